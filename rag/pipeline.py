@@ -1,0 +1,203 @@
+"""`RAG`: loads the corpus, model and index once, and answers questions.
+
+This is the only module (with `app.py`) that builds collaborators; the CLI,
+the API and the chat all call `RAG.ask`. The loaded corpus, index, retriever
+and answerer form one immutable `_State`; a rebuild produces a new state that
+is swapped in with a single assignment, so a request in flight finishes on the
+state it started with.
+
+Follow-up questions: when a question leans on the previous turn (it is short,
+starts with "and"/"what about", or refers back with a pronoun), retrieval
+searches with the question plus the previous question, the new words weighing
+more (its vector counts fully, the previous one at `FOLLOWUP_WEIGHT`), so
+"And Russia?" after "What did China say about the office?" looks for Russia
+and the office.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from rag.answering import Answerer, ExtractiveAnswerer
+from rag.config import Settings
+from rag.corpus import Skipped, load_corpus
+from rag.embedding import Embedder, resolve_model_path, weights_sha256
+from rag.index import (BuildKey, LoadedIndex, build_index, build_lock, corpus_fingerprint, current_build, load_index,
+                       stale_reasons)
+from rag.retrieval import Retriever
+from rag.schema import Answer, CorpusError, Document, QuestionError, StaleIndexError, Turn
+from rag.terms import terms
+
+FOLLOWUP_WEIGHT = 0.6
+_FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|why|and what about)\b", re.IGNORECASE)
+_BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
+                             re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What `ensure_index` did: read, skipped, rebuilt and why."""
+
+    documents: tuple[Document, ...]
+    skipped: tuple[Skipped, ...]
+    rebuilt: bool
+    reasons: tuple[str, ...]
+    build: Path | None
+
+
+@dataclass(frozen=True)
+class _State:
+    documents: dict[str, Document]
+    index: LoadedIndex
+    retriever: Retriever
+    answerer: Answerer
+
+
+def read_corpus(settings: Settings) -> tuple[list[Document], list[Skipped]]:
+    documents, skipped = load_corpus(settings.corpus_dir)
+    if not documents:
+        raise CorpusError(f"no readable article in {settings.corpus_dir} ({len(skipped)} skipped); "
+                          "add UTF-8 .txt files there and run `python -m rag index`")
+    return documents, skipped
+
+
+def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
+                 progress: Callable[[str], None] = lambda message: None) -> IndexReport:
+    """Build the index if it is missing, stale or `force`d; otherwise leave it untouched."""
+    with build_lock(settings.index_dir):
+        documents, skipped = read_corpus(settings)
+        key = build_key(settings, embedder, documents)
+        reasons = stale_reasons(settings.index_dir, key)
+        if force:
+            reasons = reasons or ["--force"]
+        if not reasons:
+            return IndexReport(tuple(documents), tuple(skipped), False, (), None)
+        for reason in reasons:
+            progress(f"rebuilding: {reason}")
+        build = build_index(settings.index_dir, documents, embedder, key, progress)
+        return IndexReport(tuple(documents), tuple(skipped), True, tuple(reasons), build)
+
+
+def build_key(settings: Settings, embedder: Embedder, documents: list[Document]) -> BuildKey:
+    return BuildKey(corpus_fingerprint(documents), _model_sha256(embedder.model_dir), settings.chunk_size,
+                    settings.chunk_overlap)
+
+
+_SHA_CACHE: dict[Path, str] = {}
+
+
+def _model_sha256(model_dir: Path) -> str:
+    # Hashing 90 MB of weights takes a moment; once per process is enough.
+    if model_dir not in _SHA_CACHE:
+        _SHA_CACHE[model_dir] = weights_sha256(model_dir)
+    return _SHA_CACHE[model_dir]
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    return Embedder(resolve_model_path(settings.model_path), batch_size=settings.embed_batch_size)
+
+
+class RAG:
+    """Question answering over one corpus and index; thread-safe, shared by all users."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._state = self._load_state()
+        self._reload_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings, build: bool = True,
+             progress: Callable[[str], None] = lambda message: None) -> RAG:
+        """Load the model, build the index if missing or stale (unless `build` is False), load it."""
+        embedder = load_embedder(settings)
+        if build:
+            ensure_index(settings, embedder, progress=progress)
+        return cls(settings, embedder)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self._state.documents
+
+    @property
+    def manifest(self) -> dict:
+        return self._state.index.manifest
+
+    def _load_state(self) -> _State:
+        documents, _ = read_corpus(self.settings)
+        by_id = {d.doc_id: d for d in documents}
+        index = load_index(self.settings.index_dir, self.embedder.dimension, _model_sha256(self.embedder.model_dir),
+                           by_id)
+        if index.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
+            raise StaleIndexError(f"the corpus in {self.settings.corpus_dir} changed since the index was built; "
+                                  "run `python -m rag index`")
+        s = self.settings
+        retriever = Retriever(index, self.embedder, candidates=s.candidates, rrf_k=s.rrf_k, max_per_doc=s.max_per_doc)
+        answerer = ExtractiveAnswerer(index, by_id, min_relevance=s.min_relevance,
+                                      min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
+                                      max_words=s.max_answer_words, max_list_words=s.max_list_words,
+                                      url_prefix=s.public_url or s.root_path)
+        return _State(by_id, index, retriever, answerer)
+
+    def reload(self) -> bool:
+        """Swap in the current build if it differs from the loaded one; True when swapped."""
+        with self._reload_lock:
+            build = current_build(self.settings.index_dir)
+            if build is None or build.name == self._state.index.build_id:
+                return False
+            self._state = self._load_state()
+            return True
+
+    def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
+        """A cited answer, or a refusal listing the closest passages."""
+        started = time.perf_counter()
+        question = normalise_question(question, self.settings.max_question_chars)
+        state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
+        k = k or self.settings.k
+        context = followup_context(question, history)
+        vector = self.embedder.encode_query(question)
+        if context:
+            vector = vector + FOLLOWUP_WEIGHT * self.embedder.encode_query(context)
+            vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+        embedded = time.perf_counter()
+        passages = state.retriever.search(f"{question} {context}".strip(), k=k,
+                                          listed=self.settings.passages_listed, query_vector=vector)
+        retrieved = time.perf_counter()
+        answer = state.answerer.answer(question, passages[:k], vector, context=context)
+        done = time.perf_counter()
+        timings = {"embed": (embedded - started) * 1000, "retrieve": (retrieved - embedded) * 1000,
+                   "answer": (done - retrieved) * 1000, "total": (done - started) * 1000}
+        return replace(answer, passages=tuple(passages), timings_ms=timings)
+
+
+def normalise_question(question: str, max_chars: int) -> str:
+    """The question with control characters as spaces; QuestionError if empty or too long."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    if len(question) > max_chars:
+        raise QuestionError(f"the question has {len(question)} characters; the limit is {max_chars} "
+                            "(setting max_question_chars, RAG_MAX_QUESTION_CHARS)")
+    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") else ch for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("the question is empty; type a question about the articles")
+    return cleaned
+
+
+def followup_context(question: str, history: Sequence[Turn]) -> str:
+    """The previous question when `question` leans on it, else ""."""
+    if not history:
+        return ""
+    previous = history[-1].question.strip()
+    own_terms = [t for t in terms(question) if t not in {"and", "what", "about", "how"}]
+    if _FOLLOWUP_START.search(question) or len(own_terms) <= 2 or _BACK_REFERENCE.search(question):
+        return previous
+    return ""

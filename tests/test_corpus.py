@@ -1,0 +1,145 @@
+"""Reading the shipped articles: each quirk of scraped news handled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.corpus import load_corpus, read_document
+from tests.conftest import CORPUS
+
+SINGLE_NEWLINE = "002_04b1042d44fdcd04"
+BYLINES = "000_8a9c36b7067f3b95"
+CAPTIONS = "001_2937925d5f1f2c3c"
+DATE_MARKER = "003_b09e3f5b92ff1bf7"
+HEADLINE = "004_089e00b1afc4a471"
+
+
+@pytest.fixture(scope="module")
+def documents():
+    documents, skipped = load_corpus(CORPUS)
+    assert skipped == []
+    return {d.doc_id: d for d in documents}
+
+
+def test_corpus_ships_the_shared_articles_byte_for_byte():
+    shared = CORPUS.parent.parent / "shared" / "corpus"
+    if not shared.is_dir():
+        pytest.skip("../shared/corpus is not beside this checkout")
+    names = sorted(p.name for p in shared.glob("*.txt"))
+    assert names == sorted(p.name for p in CORPUS.glob("*.txt"))
+    for name in names:
+        assert (shared / name).read_bytes() == (CORPUS / name).read_bytes()
+
+
+def test_every_paragraph_span_is_exact(documents):
+    for document in documents.values():
+        raw = (CORPUS / f"{document.doc_id}.txt").read_bytes().decode("utf-8")
+        assert document.raw == raw
+        for paragraph in document.paragraphs:
+            assert raw[paragraph.start:paragraph.end] == paragraph.text
+
+
+def test_single_newline_article_has_one_paragraph_a_line(documents):
+    document = documents[SINGLE_NEWLINE]
+    assert len(document.body) == 20
+    assert document.body[4].clean == "The Nikkei Asia said the proposed office was due to open next year in Tokyo."
+
+
+def test_bylines_and_subscription_block_are_boilerplate(documents):
+    document = documents[BYLINES]
+    boilerplate = [p.clean for p in document.paragraphs if p.kind == "boilerplate"]
+    assert boilerplate.count("Written by Angeline Tan on June 12, 2023") == 3
+    assert "Subscribe to the New American" in boilerplate
+    assert "- Cancel anytime." in boilerplate
+    assert "y-studio/iStock/Getty Images Plus" in boilerplate
+    assert not any("Subscribe" in p.clean or "Written by" in p.clean for p in document.body)
+
+
+def test_caption_bullets_with_credits_are_boilerplate(documents):
+    document = documents[CAPTIONS]
+    boilerplate = [p.clean for p in document.paragraphs if p.kind == "boilerplate"]
+    assert boilerplate == ["• Jens Stoltenberg and Fumio Kishida", "• AP", "• © Takashi Aoyama/Pool Photo",
+                           "• NATO Headquarters in Brussels", "• Gettyimages.ru", "• © Dursun Aydemir/Anadolu Agency"]
+
+
+def test_sentence_cut_by_page_break_byline_is_rejoined(documents):
+    paragraph = next(p for p in documents[BYLINES].body if "although they have attempted to" in p.clean)
+    assert paragraph.clean.endswith("although they have attempted to discuss some aspects of their territorial disputes.")
+    assert "Written by" in paragraph.text and "Written by" not in paragraph.clean
+    assert len(paragraph.segments) == 2
+    sentence = next(s for s in split_documents_into_sentences([documents[BYLINES]])
+                    if s.clean.startswith("Tokyo and Moscow never signed"))
+    assert sentence.clean.endswith("attempted to discuss some aspects of their territorial disputes.")
+    assert documents[BYLINES].raw[sentence.start:sentence.end] == sentence.text
+
+
+def test_section_headings_are_headings(documents):
+    headings = [p.clean for p in documents[CAPTIONS].paragraphs if p.kind == "heading"]
+    assert headings == ["Expanding cooperation", "Russia's position", "A warning sign"]
+    assert [p.clean for p in documents[DATE_MARKER].paragraphs if p.kind == "heading"] == [
+        "Growing closeness between Japan and NATO"]
+
+
+def test_markdown_links_read_as_their_words(documents):
+    paragraph = next(p for p in documents[BYLINES].body if "Macron" in p.clean)
+    assert "French President Emmanuel Macron had expressed his opposition to NATO's plan" in paragraph.clean
+    assert "[Macron had expressed his opposition](#)" in paragraph.text
+
+
+@pytest.mark.parametrize(("doc_id", "title", "date"), [
+    (BYLINES, "China Claims Most Asian States Oppose NATO Expansion to Indo-Pacific", "2023-06-12"),
+    (HEADLINE, "US-led NATO’s attempt to open liaison office in Japan under fire", "2023-05-22"),
+    (DATE_MARKER, "Amid the growing influence of the North Atlantic Treaty Organisation (NATO) all…", "2023-05-25"),
+    (SINGLE_NEWLINE, "China said on Thursday \"high vigilance\" was needed in the face of…", ""),
+])
+def test_titles_and_dates(documents, doc_id, title, date):
+    assert (documents[doc_id].title, documents[doc_id].date) == (title, date)
+
+
+def test_date_marker_is_not_body_text(documents):
+    first = documents[DATE_MARKER].body[0]
+    assert first.clean.startswith("Amid the growing influence")
+
+
+def test_sidecar_json_overrides_inferred_metadata(corpus_copy: Path):
+    meta = {"title": "NATO Tokyo office: China reacts", "date": "2023-05-18", "source": "Example Wire",
+            "url": "https://example.org/a"}
+    (corpus_copy / f"{SINGLE_NEWLINE}.json").write_text(json.dumps(meta), encoding="utf-8")
+    documents, _ = load_corpus(corpus_copy)
+    document = next(d for d in documents if d.doc_id == SINGLE_NEWLINE)
+    assert (document.title, document.date, document.source, document.url) == tuple(meta.values())
+
+
+def test_no_chunk_or_sentence_contains_boilerplate(documents):
+    chunks = chunk_documents(documents.values(), chunk_size=700, chunk_overlap=100)
+    sentences = split_documents_into_sentences(documents.values())
+    for unit in [*chunks, *sentences]:
+        assert documents[unit.doc_id].raw[unit.start:unit.end] == unit.text
+        for marker in ("Subscribe", "Written by", "Getty", "©", "What's Included"):
+            assert marker not in unit.clean
+
+
+def test_chunks_stay_inside_one_paragraph_and_cover_it(documents):
+    chunks = chunk_documents(documents.values(), chunk_size=300, chunk_overlap=50)
+    for document in documents.values():
+        for paragraph in document.body:
+            inside = [c for c in chunks if c.doc_id == document.doc_id and c.paragraph == paragraph.n]
+            assert inside, paragraph.clean
+            assert all(paragraph.start <= c.start < c.end <= paragraph.end for c in inside)
+            assert all(len(c.clean) <= 300 for c in inside)
+            assert min(c.start for c in inside) == paragraph.start
+            assert max(c.end for c in inside) == paragraph.end
+
+
+def test_hard_wrapped_lines_join_and_crlf_offsets_hold(tmp_path: Path):
+    raw = "Title line here\r\n\r\nThe first paragraph is wrapped\r\nacross two lines.\r\n\r\nA second one.\r\n"
+    path = tmp_path / "wrapped.txt"
+    path.write_bytes(raw.encode("utf-8"))
+    document = read_document(path, path.read_bytes().decode("utf-8"))
+    assert [p.clean for p in document.body] == ["The first paragraph is wrapped across two lines.", "A second one."]
+    for paragraph in document.paragraphs:
+        assert raw[paragraph.start:paragraph.end] == paragraph.text

@@ -1,0 +1,102 @@
+"""The on-disk index: fresh or stale, rebuilt atomically, refused when it does not match."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.corpus import load_corpus
+from rag.embedding import Embedder
+from rag.index import current_build, load_index, read_manifest
+from rag.pipeline import RAG, ensure_index
+from rag.schema import IndexCorruptError, IndexMissingError, StaleIndexError
+
+
+@pytest.fixture()
+def built(tmp_path: Path, corpus_copy: Path, embedder: Embedder) -> Settings:
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    report = ensure_index(settings, embedder)
+    assert report.rebuilt and report.reasons == ("no index has been built yet",)
+    return settings
+
+
+def test_manifest_records_what_the_index_was_built_from(built: Settings):
+    manifest = read_manifest(current_build(built.index_dir))
+    assert manifest["model"]["dimension"] == 384
+    assert manifest["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert manifest["chunking"]["chunk_size"] == built.chunk_size
+    assert manifest["counts"]["documents"] == 5
+    assert manifest["faiss"]["type"] == "IndexFlatIP"
+    assert {"faiss-cpu", "sentence-transformers", "bm25s"} <= set(manifest["libraries"])
+    assert len(manifest["key"]["corpus_fingerprint"]) == 64
+    assert set(manifest["files"]) >= {"chunks.faiss", "chunks.jsonl", "sentences.jsonl", "sentences.npy"}
+
+
+def test_unchanged_corpus_is_not_re_embedded(built: Settings, embedder: Embedder):
+    before = current_build(built.index_dir)
+    report = ensure_index(built, embedder)
+    assert not report.rebuilt and report.reasons == ()
+    assert current_build(built.index_dir) == before
+
+
+def test_changed_article_makes_the_index_stale_and_index_rebuilds_it(built: Settings, embedder: Embedder):
+    before = current_build(built.index_dir)
+    article = built.corpus_dir / "004_089e00b1afc4a471.txt"
+    article.write_text(article.read_text(encoding="utf-8") + "\nNATO said the office will have two staff.\n",
+                       encoding="utf-8")
+    with pytest.raises(StaleIndexError, match="the corpus in .* changed since the index was built"):
+        RAG(built, embedder)
+    report = ensure_index(built, embedder)
+    assert report.rebuilt and report.reasons == ("the corpus changed",)
+    assert current_build(built.index_dir) != before
+    assert not before.exists()  # the old build is cleaned up
+    answer = RAG(built, embedder).ask("How many staff will the office have?")
+    assert any("two staff" in c.text for c in answer.citations)
+
+
+def test_chunk_size_change_makes_the_index_stale(built: Settings, embedder: Embedder):
+    smaller = built.replace(chunk_size=300, chunk_overlap=50)
+    report = ensure_index(smaller, embedder)
+    assert report.rebuilt
+    assert report.reasons == ("chunk_size changed (700 -> 300)", "chunk_overlap changed (100 -> 50)")
+    assert read_manifest(current_build(smaller.index_dir))["chunking"]["chunk_size"] == 300
+
+
+def test_half_written_build_is_never_loaded(built: Settings, embedder: Embedder):
+    # What a crash mid-build leaves: a partial folder that CURRENT does not name.
+    current = current_build(built.index_dir)
+    partial = current.parent / "20990101T000000-deadbeef.partial"
+    shutil.copytree(current, partial)
+    (partial / "chunks.faiss").write_bytes(b"")
+    assert current_build(built.index_dir) == current
+    RAG(built, embedder).ask("Who opposed the Tokyo office?")
+
+
+def test_missing_index_says_what_to_run(tmp_path: Path, embedder: Embedder):
+    settings = Settings.load(env={}, index_dir=tmp_path / "none")
+    with pytest.raises(IndexMissingError, match=r"no index in .*none; run `python -m rag index`"):
+        RAG(settings, embedder)
+
+
+def test_truncated_vectors_fail_their_checksum(built: Settings, embedder: Embedder):
+    faiss_file = current_build(built.index_dir) / "chunks.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
+    with pytest.raises(IndexCorruptError, match="chunks.faiss fails its checksum .* run `python -m rag index --force`"):
+        RAG(built, embedder)
+    assert ensure_index(built, embedder, force=True).rebuilt
+    RAG(built, embedder)
+
+
+def test_index_built_with_other_weights_is_refused(built: Settings, embedder: Embedder):
+    build = current_build(built.index_dir)
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["model"]["sha256"] = "0" * 64
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    docs, _ = load_corpus(built.corpus_dir)
+    with pytest.raises(StaleIndexError, match="built with other model weights"):
+        load_index(built.index_dir, 384, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                   {d.doc_id: d for d in docs})
