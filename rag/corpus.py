@@ -83,13 +83,14 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
             skipped.append(Skipped(str(path), reason))
             continue
         data = path.read_bytes()
+        if b"\x00" in data:
+            skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not an article"))
+            continue
         try:
             raw = data.decode("utf-8")
         except UnicodeDecodeError as err:
-            skipped.append(Skipped(str(path), f"not UTF-8 (byte {err.start}); convert it, e.g. iconv -f latin1 -t utf-8"))
-            continue
-        if "\x00" in raw:
-            skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not an article"))
+            skipped.append(Skipped(str(path), f"not UTF-8 (byte {err.start} is {data[err.start]:#04x}); "
+                                              f"convert it, e.g. iconv -f latin1 -t utf-8"))
             continue
         if raw in seen_content:
             skipped.append(Skipped(str(path), f"same content as {seen_content[raw]}"))

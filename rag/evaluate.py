@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from rag.citations import answer_from_dict, answer_to_dict
-from rag.schema import Answer, ConfigError, Document, ModelError, QuestionFileError, RagError
+from rag.schema import Answer, ConfigError, Document, ModelError, QuestionFileError, ReportFileError
 from rag.text import clean_text, split_sentences, word_count
 
 REPORT_VERSION = 1
@@ -79,9 +79,6 @@ METRICS: tuple[tuple[str, int], ...] = (
 )
 METRIC_NAMES = tuple(name for name, _ in METRICS)
 
-
-class ReportFileError(RagError):
-    """A report file given to `--compare` or `rescore` cannot be read."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ and the office.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -26,16 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answering import Answerer, ExtractiveAnswerer
+from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
 from rag.corpus import Skipped, load_corpus
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (BuildKey, LoadedIndex, build_index, build_lock, corpus_fingerprint, current_build, load_index,
                        stale_reasons)
 from rag.retrieval import Retriever
-from rag.schema import Answer, CorpusError, Document, QuestionError, StaleIndexError, Turn
+from rag.schema import (Answer, CorpusError, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
+                        Turn)
 from rag.terms import terms
 
+_log = logging.getLogger(__name__)
 FOLLOWUP_WEIGHT = 0.6
 _FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|why|and what about)\b", re.IGNORECASE)
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
@@ -119,9 +122,16 @@ class RAG:
              progress: Callable[[str], None] = lambda message: None) -> RAG:
         """Load the model, build the index if missing or stale (unless `build` is False), load it."""
         embedder = load_embedder(settings)
-        if build:
-            ensure_index(settings, embedder, progress=progress)
-        return cls(settings, embedder)
+        if not build:
+            return cls(settings, embedder)
+        ensure_index(settings, embedder, progress=progress)
+        try:
+            return cls(settings, embedder)
+        except (IndexCorruptError, StaleIndexError) as err:
+            # A damaged or mismatched build is replaced, never served.
+            progress(f"rebuilding: {err}")
+            ensure_index(settings, embedder, force=True, progress=progress)
+            return cls(settings, embedder)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -141,20 +151,42 @@ class RAG:
                                   "run `python -m rag index`")
         s = self.settings
         retriever = Retriever(index, self.embedder, candidates=s.candidates, rrf_k=s.rrf_k, max_per_doc=s.max_per_doc)
-        answerer = ExtractiveAnswerer(index, by_id, min_relevance=s.min_relevance,
-                                      min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
-                                      max_words=s.max_answer_words, max_list_words=s.max_list_words,
-                                      url_prefix=s.public_url or s.root_path)
+        extractive = ExtractiveAnswerer(index, by_id, min_relevance=s.min_relevance, min_overlap=s.min_overlap,
+                                        keep_ratio=s.keep_ratio, max_words=s.max_answer_words,
+                                        max_list_words=s.max_list_words, url_prefix=s.public_url or s.root_path)
+        answerer: Answerer = extractive
+        if s.answerer == "llm":
+            answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
         return _State(by_id, index, retriever, answerer)
 
     def reload(self) -> bool:
-        """Swap in the current build if it differs from the loaded one; True when swapped."""
+        """Swap in the current build if it differs from the loaded one; True when swapped.
+
+        A new build that fails to load leaves the loaded one serving (and is logged).
+        """
         with self._reload_lock:
             build = current_build(self.settings.index_dir)
             if build is None or build.name == self._state.index.build_id:
                 return False
-            self._state = self._load_state()
+            try:
+                self._state = self._load_state()
+            except RagError as err:
+                _log.warning("kept index %s: the new build %s does not load: %s",
+                             self._state.index.build_id, build.name, err)
+                return False
+            _log.info("now serving index build %s", build.name)
             return True
+
+    def watch(self, interval_s: float = 2.0) -> threading.Thread:
+        """Reload in the background whenever `index` publishes a new build (for servers)."""
+        def loop() -> None:
+            while True:
+                time.sleep(interval_s)
+                self.reload()
+
+        thread = threading.Thread(target=loop, name="index-watch", daemon=True)
+        thread.start()
+        return thread
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages."""

@@ -141,3 +141,11 @@ class QuestionError(RagError):
 
 class QuestionFileError(RagError):
     """A question file is malformed; the message names the line."""
+
+
+class ReportFileError(RagError):
+    """A report file given to `--compare` or `rescore` cannot be read."""
+
+
+class AnswererError(RagError):
+    """The configured answerer (an LLM endpoint) failed to answer."""

@@ -15,7 +15,6 @@ from rag.evaluate import (
     METRIC_NAMES,
     Evidence,
     Question,
-    ReportFileError,
     check_floors,
     check_support,
     cited_sentences,
@@ -32,7 +31,8 @@ from rag.evaluate import (
     score,
     write_report,
 )
-from rag.schema import Answer, Chunk, Citation, ConfigError, Document, ModelError, Passage, QuestionFileError
+from rag.schema import (Answer, Chunk, Citation, ConfigError, Document, ModelError, Passage, QuestionFileError,
+                        ReportFileError)
 
 DATA = Path(__file__).parent / "data"
 RAW = ("Alpha said one thing. Beta met “Gamma” in [the capital](#) on Monday.\n\n"

@@ -1,0 +1,182 @@
+"""Odd corpus files and damaged indexes: each skipped, rebuilt or refused with a message saying why."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.config import PROJECT_ROOT, Settings
+from rag.corpus import MAX_FILE_BYTES, load_corpus
+from rag.embedding import Embedder
+from rag.index import current_build, read_manifest
+from rag.pipeline import RAG, ensure_index
+from rag.schema import CorpusError, IndexCorruptError
+
+REAL = "004_089e00b1afc4a471.txt"
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("empty.txt", b"", "empty file"),
+    ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "contains NUL bytes: a binary file, not an article"),
+    ("latin1.txt", "Caf\u00e9 in Tokyo. The office opens.".encode("latin-1"),
+     "not UTF-8 (byte 3 is 0xe9); convert it, e.g. iconv -f latin1 -t utf-8"),
+    ("huge.txt", b"NATO office. " * (MAX_FILE_BYTES // 13 + 1),
+     f"{(MAX_FILE_BYTES // 13 + 1) * 13} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"),
+])
+def test_bad_file_is_skipped_with_its_reason(corpus_copy: Path, name: str, content: bytes, reason: str):
+    (corpus_copy / name).write_bytes(content)
+    documents, skipped = load_corpus(corpus_copy)
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [(name, reason)]
+    assert len(documents) == 5
+
+
+def test_duplicate_article_is_skipped(corpus_copy: Path):
+    (corpus_copy / "zzz_copy.txt").write_bytes((corpus_copy / REAL).read_bytes())
+    documents, skipped = load_corpus(corpus_copy)
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [("zzz_copy.txt", f"same content as {REAL}")]
+
+
+def test_symlink_outside_the_corpus_is_skipped(corpus_copy: Path, tmp_path: Path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Private notes about the office.", encoding="utf-8")
+    (corpus_copy / "link.txt").symlink_to(secret)
+    _, skipped = load_corpus(corpus_copy)
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [
+        ("link.txt", "a symlink to a file outside the corpus folder")]
+
+
+def test_bom_and_crlf_keep_offsets_exact(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
+    text = (corpus_copy / REAL).read_text(encoding="utf-8").replace("\n", "\r\n")
+    (corpus_copy / REAL).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    rag = RAG(settings, embedder)
+    document = rag.documents[REAL[:-4]]
+    assert document.raw.startswith("\ufeffUS-led NATO") and "\r\n" in document.raw
+    assert document.title == "US-led NATO’s attempt to open liaison office in Japan under fire"
+    answer = rag.ask("When is the NATO liaison office in Japan expected to open?")
+    raw = (corpus_copy / REAL).read_bytes().decode("utf-8")
+    cited = [c for c in answer.citations if c.doc_id == REAL[:-4]]
+    assert cited and all(raw[c.start:c.end] == c.text for c in cited)
+    assert all(raw[p.chunk.start:p.chunk.end] == p.chunk.text for p in answer.passages if p.chunk.doc_id == REAL[:-4])
+
+
+def test_empty_corpus_stops_the_build_with_a_message(tmp_path: Path, embedder: Embedder):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "empty.txt").write_bytes(b"")
+    settings = Settings.load(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    with pytest.raises(CorpusError) as caught:
+        ensure_index(settings, embedder)
+    assert str(caught.value) == (f"no readable article in {tmp_path / 'corpus'} (1 skipped); "
+                                 "add UTF-8 .txt files there and run `python -m rag index`")
+
+
+def test_file_removed_after_indexing_triggers_a_rebuild(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    (corpus_copy / REAL).unlink()
+    rag = RAG.open(settings)
+    assert set(rag.documents) == {p.stem for p in corpus_copy.glob("*.txt")}
+    assert read_manifest(current_build(settings.index_dir))["counts"]["documents"] == 4
+
+
+def test_fewer_chunks_than_k_never_reach_a_missing_chunk(tmp_path: Path, embedder: Embedder):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "one.txt").write_text("NATO plans an office in Tokyo. China objected.", encoding="utf-8")
+    settings = Settings.load(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", k=50)
+    ensure_index(settings, embedder)
+    answer = RAG(settings, embedder).ask("Who objected to the office?")
+    assert [p.chunk.chunk_id for p in answer.passages] == [0]
+    assert answer.citations[0].clean == "China objected."
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("counts.chunks", 999, "the index holds 81 vectors of dimension 384 for 81 chunks (manifest: 999)"),
+    ("model.dimension", 768, "the index has dimension 768, the model gives 384"),
+])
+def test_manifest_that_disagrees_with_the_vectors_is_refused_then_rebuilt(
+        corpus_copy: Path, embedder: Embedder, tmp_path: Path, field: str, value: int, message: str):
+    import json
+
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    manifest_path = current_build(settings.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    section, key = field.split(".")
+    manifest[section][key] = value
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError) as caught:
+        RAG(settings, embedder)
+    assert str(caught.value) == f"{message}; run `python -m rag index --force` to rebuild it"
+    rebuilt = RAG.open(settings)  # what `make run` does: rebuild, never serve the broken one
+    assert rebuilt.manifest["counts"]["chunks"] == 81
+
+
+def _index_process(settings: Settings) -> subprocess.Popen[str]:
+    env = {**os.environ, "RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_INDEX_DIR": str(settings.index_dir)}
+    return subprocess.Popen([sys.executable, "-m", "rag", "index", "--force"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_build_killed_mid_way_leaves_the_previous_index(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    before = current_build(settings.index_dir)
+    process = _index_process(settings)
+    for line in process.stdout:
+        if line.startswith("embedding "):
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert current_build(settings.index_dir) == before
+    RAG(settings, embedder).ask("Who opposed the Tokyo office?")
+    assert ensure_index(settings, embedder, force=True).rebuilt
+    assert [p.name for p in (settings.index_dir / "builds").iterdir()] == [current_build(settings.index_dir).name]
+
+
+def test_two_builders_at_once_one_waits_and_the_result_is_valid(corpus_copy: Path, embedder: Embedder,
+                                                                tmp_path: Path):
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    first, second = _index_process(settings), _index_process(settings)
+    outputs = [first.communicate(timeout=300)[0], second.communicate(timeout=300)[0]]
+    assert first.returncode == second.returncode == 0, outputs
+    assert sum("built   " in out for out in outputs) == 2  # --force: each built in turn, none half
+    RAG(settings, embedder).ask("Who opposed the Tokyo office?")
+
+
+def test_rebuild_while_answering_swaps_atomically(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    rag = RAG(settings, embedder)
+    errors: list[BaseException] = []
+    answered = []
+    stop = threading.Event()
+
+    def ask_until_stopped() -> None:
+        while not stop.is_set():
+            try:
+                answer = rag.ask("Who opposed the Tokyo office?")
+                assert all(rag.documents[c.doc_id].raw[c.start:c.end] == c.text for c in answer.citations)
+                answered.append(answer)
+            except BaseException as err:  # any failure at all is the finding
+                errors.append(err)
+
+    threads = [threading.Thread(target=ask_until_stopped) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    old = rag.manifest["build_id"]
+    ensure_index(settings, embedder, force=True)
+    assert rag.reload()
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(answered) > 10
+    assert rag.manifest["build_id"] != old
