@@ -192,18 +192,19 @@ class RAG:
         """A cited answer, or a refusal listing the closest passages."""
         started = time.perf_counter()
         question = normalise_question(question, self.settings.max_question_chars)
+        searched = searchable(question)
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
         k = k or self.settings.k
         context = followup_context(question, history)
-        vector = self.embedder.encode_query(question)
+        vector = self.embedder.encode_query(searched)
         if context:
             vector = vector + FOLLOWUP_WEIGHT * self.embedder.encode_query(context)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         embedded = time.perf_counter()
-        passages = state.retriever.search(f"{question} {context}".strip(), k=k,
+        passages = state.retriever.search(f"{searched} {context}".strip(), k=k,
                                           listed=self.settings.passages_listed, query_vector=vector)
         retrieved = time.perf_counter()
-        answer = state.answerer.answer(question, passages[:k], vector, context=context)
+        answer = replace(state.answerer.answer(searched, passages[:k], vector, context=context), question=question)
         done = time.perf_counter()
         timings = {"embed": (embedded - started) * 1000, "retrieve": (retrieved - embedded) * 1000,
                    "answer": (done - retrieved) * 1000, "total": (done - started) * 1000}
@@ -222,6 +223,18 @@ def normalise_question(question: str, max_chars: int) -> str:
     if not cleaned:
         raise QuestionError("the question is empty; type a question about the articles")
     return cleaned
+
+
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+_MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
+
+
+def searchable(question: str) -> str:
+    """The words of a question pasted with HTML or markdown around them (the answer keeps the original)."""
+    text = _TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", question))
+    text = _MARKDOWN_MARKS.sub(lambda m: m.group(1) or " ", text)
+    return " ".join(text.split()) or question
 
 
 def followup_context(question: str, history: Sequence[Turn]) -> str:
