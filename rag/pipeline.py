@@ -6,21 +6,16 @@ and answerer form one immutable `_State`; a rebuild produces a new state that
 is swapped in with a single assignment, so a request in flight finishes on the
 state it started with.
 
-Follow-up questions: when a question leans on the previous turn (it is short,
-starts with "and"/"what about", or refers back with a pronoun), retrieval
-searches with the question plus the previous question, the new words weighing
-more (its vector counts fully, the previous one at `FOLLOWUP_WEIGHT`), so
-"And Russia?" after "What did China say about the office?" looks for Russia
-and the office.
+A follow-up question (see `questions.followup_context`) is searched with the
+previous question too: its own vector counts fully, the previous one's at
+`FOLLOWUP_WEIGHT`, and the answerer weighs the new words above the old.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,15 +29,11 @@ from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (BuildKey, LoadedIndex, build_index, build_lock, corpus_fingerprint, current_build, load_index,
                        stale_reasons)
 from rag.retrieval import Retriever
-from rag.schema import (Answer, CorpusError, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
-                        Turn)
-from rag.terms import terms
+from rag.questions import followup_context, normalise_question, searchable
+from rag.schema import Answer, CorpusError, Document, IndexCorruptError, RagError, StaleIndexError, Turn
 
 _log = logging.getLogger(__name__)
-FOLLOWUP_WEIGHT = 0.6
-_FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|why|and what about)\b", re.IGNORECASE)
-_BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
-                             re.IGNORECASE)
+FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
 
 
 @dataclass(frozen=True)
@@ -209,40 +200,3 @@ class RAG:
         timings = {"embed": (embedded - started) * 1000, "retrieve": (retrieved - embedded) * 1000,
                    "answer": (done - retrieved) * 1000, "total": (done - started) * 1000}
         return replace(answer, passages=tuple(passages), timings_ms=timings)
-
-
-def normalise_question(question: str, max_chars: int) -> str:
-    """The question with control characters as spaces; QuestionError if empty or too long."""
-    if not isinstance(question, str):
-        raise QuestionError(f"the question must be text, not {type(question).__name__}")
-    if len(question) > max_chars:
-        raise QuestionError(f"the question has {len(question)} characters; the limit is {max_chars} "
-                            "(setting max_question_chars, RAG_MAX_QUESTION_CHARS)")
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") else ch for ch in question)
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QuestionError("the question is empty; type a question about the articles")
-    return cleaned
-
-
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"</?[A-Za-z][^>]*>")
-_MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
-
-
-def searchable(question: str) -> str:
-    """The words of a question pasted with HTML or markdown around them (the answer keeps the original)."""
-    text = _TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", question))
-    text = _MARKDOWN_MARKS.sub(lambda m: m.group(1) or " ", text)
-    return " ".join(text.split()) or question
-
-
-def followup_context(question: str, history: Sequence[Turn]) -> str:
-    """The previous question when `question` leans on it, else ""."""
-    if not history:
-        return ""
-    previous = history[-1].question.strip()
-    own_terms = [t for t in terms(question) if t not in {"and", "what", "about", "how"}]
-    if _FOLLOWUP_START.search(question) or len(own_terms) <= 2 or _BACK_REFERENCE.search(question):
-        return previous
-    return ""
