@@ -1,0 +1,257 @@
+"""The Gradio chat: questions in, cited answers out, thin over `RAG.ask`.
+
+`Chat.respond(message, history)` is the whole chat logic as one plain
+function (the browser is not needed to test it); `build_chat` lays it out in
+`gr.Blocks` for the full page (`/`) and the compact iframe page (`/embed`).
+
+Why a hand-built Blocks and not `ChatInterface`: the chatbot renders message
+HTML (`render_markdown=False`), because answers carry links and `<mark>`s.
+`ChatInterface` puts the user's typed text into the chatbot as-is, so a
+question holding `<img src=http://…>` would load it. Here every message is
+built by this module, and every string in it that comes from an article or a
+question is `html.escape`d first: nothing a document or a question smuggles in
+becomes markup. (Gradio's sanitiser still runs after us; it also turns every
+link into `target="_blank"`, so citations open the source view in a new tab.)
+
+The questions of earlier turns are kept escaped in the chat history and
+unescaped when the history is turned back into `Turn`s; an answer's text is
+read back from its `rag-answer` element.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape, unescape
+from html.parser import HTMLParser
+from typing import Any
+
+import gradio as gr
+
+from rag.citations import answer_to_dict, source_url
+from rag.pipeline import RAG
+from rag.schema import Answer, Document, Paragraph, QuestionError, Turn
+from rag.source_view import meta_line, paragraph_html
+
+EXAMPLES = (
+    "Who opposed the Tokyo office?",
+    "What did China say about the office?",
+    "Where would NATO open its first office in Asia?",
+    "What is the population of Tokyo?",
+)
+CLOSEST_SHOWN = 3  # passages a refusal offers instead of an answer
+SNIPPET_CHARS = 320
+# Answering takes well under a second of CPU; a few at once keep the queue
+# moving without letting one burst of users starve the server.
+CONCURRENCY = 4
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Chat:
+    """The chat's behaviour over one `RAG`; `link_prefix` starts every source-view link."""
+
+    rag: RAG
+
+    @property
+    def link_prefix(self) -> str:
+        # The same prefix the pipeline gives citation URLs, so every link agrees.
+        return self.rag.settings.public_url or self.rag.settings.root_path
+
+    def respond(self, message: str, history: Sequence[Mapping[str, Any]]) -> str:
+        """The answer to `message` as chat HTML; `history` is the Gradio chat before it."""
+        try:
+            answer = self.rag.ask(message, history_to_turns(history))
+        except QuestionError as err:
+            raise gr.Error(str(err), title="Question not accepted") from None
+        return render_answer(answer, self.rag.documents, self.link_prefix)
+
+    def ask(self, question: str) -> dict:
+        """Answer a question about the articles; returns the Answer JSON (answer, citations, passages)."""
+        try:
+            return answer_to_dict(self.rag.ask(question))
+        except QuestionError as err:
+            raise gr.Error(str(err)) from None
+
+    def add_question(self, message: str, history: list[dict]) -> tuple[str, list[dict], str]:
+        """Show the question at once (escaped) and keep it for `add_answer`; clears the textbox."""
+        if not message or not message.strip():
+            raise gr.Error("Type a question about the articles first.", title="Empty question")
+        return "", [*history, user_message(message)], message
+
+    def add_answer(self, question: str, history: list[dict]) -> list[dict]:
+        """Append the answer to `question`, the last message of `history`."""
+        html = self.respond(question, history[:-1])
+        return [*history, {"role": "assistant", "content": html}]
+
+    def pick_example(self, history: list[dict], event: gr.SelectData) -> tuple[str, list[dict], str]:
+        return self.add_question(str(event.value.get("text", "")), history)
+
+
+def user_message(question: str) -> dict:
+    return {"role": "user", "content": escape(question)}
+
+
+def history_to_turns(history: Sequence[Mapping[str, Any]]) -> tuple[Turn, ...]:
+    """(question, answer) pairs of a Gradio chat history; a question without an answer is dropped."""
+    turns: list[Turn] = []
+    question: str | None = None
+    for message in history:
+        text = _message_text(message.get("content"))
+        if message.get("role") == "user":
+            question = unescape(text)
+        elif message.get("role") == "assistant" and question is not None:
+            turns.append(Turn(question=question, answer=answer_text(text)))
+            question = None
+    return tuple(turns)
+
+
+def _message_text(content: Any) -> str:
+    # Gradio hands content back as a string, or as a list of {"type": "text", "text": ...} parts.
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+    if isinstance(content, Mapping):
+        return str(content.get("text", ""))
+    return ""
+
+
+class _AnswerText(HTMLParser):
+    """Collects the text inside the element of class `rag-answer`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.depth:
+            self.depth += 1
+        elif "rag-answer" in (dict(attrs).get("class") or "").split():
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.parts.append(data)
+
+
+def answer_text(html: str) -> str:
+    """The plain answer text of a reply made by `render_answer` (the whole text for anything else)."""
+    parser = _AnswerText()
+    parser.feed(html)
+    parser.close()
+    if parser.parts:
+        return " ".join("".join(parser.parts).split())
+    return " ".join(re.sub(r"<[^>]*>", " ", unescape(html)).split())
+
+
+def render_answer(answer: Answer, documents: Mapping[str, Document], link_prefix: str = "") -> str:
+    """Chat HTML: the answer with `[n]` links, then the sources (or, for a refusal, the closest passages)."""
+    urls = {c.n: c.url for c in answer.citations}
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in urls:
+            return match.group(0)
+        return f'<a class="rag-cite" href="{escape(urls[n])}" title="open source {n}">[{n}]</a>'
+
+    text = _MARKER.sub(link, escape(answer.text))
+    kind = "rag-reply rag-refused" if answer.refused else "rag-reply"
+    parts = [f'<div class="{kind}"><div class="rag-answer">{text}</div>']
+    if answer.citations:
+        items = "".join(_citation_item(c.n, c.url, documents[c.doc_id], c.paragraph, c.start, c.end)
+                        for c in answer.citations)
+        parts.append(f'<div class="rag-sources"><p class="rag-sources-title">Sources</p><ol>{items}</ol></div>')
+    elif answer.passages:
+        items = "".join(_passage_item(p.chunk.doc_id, p.chunk.paragraph, p.chunk.start, p.chunk.end, documents,
+                                      link_prefix) for p in answer.passages[:CLOSEST_SHOWN])
+        parts.append(f'<div class="rag-sources rag-closest"><p class="rag-sources-title">Closest passages</p>'
+                     f"<ul>{items}</ul></div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _citation_item(n: int, url: str, document: Document, paragraph_n: int, start: int, end: int) -> str:
+    paragraph = _paragraph(document, paragraph_n)
+    quote = paragraph_html(document, paragraph, start, end) if paragraph else ""
+    return (f'<li class="rag-source"><a class="rag-source-link" href="{escape(url)}">[{n}] '
+            f"{escape(document.title)}</a>"
+            f'<span class="rag-meta">{meta_line(document, f"paragraph {paragraph_n}")}</span>'
+            f'<blockquote class="rag-paragraph">{quote}</blockquote></li>')
+
+
+def _passage_item(doc_id: str, paragraph_n: int, start: int, end: int, documents: Mapping[str, Document],
+                  link_prefix: str) -> str:
+    document = documents[doc_id]
+    paragraph = _paragraph(document, paragraph_n)
+    url = source_url(doc_id, paragraph_n, start, end, link_prefix)
+    snippet = paragraph.clean if paragraph else ""
+    if len(snippet) > SNIPPET_CHARS:
+        snippet = snippet[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+    return (f'<li class="rag-source"><a class="rag-source-link" href="{escape(url)}">{escape(document.title)}</a>'
+            f'<span class="rag-meta">{meta_line(document, f"paragraph {paragraph_n}")}</span>'
+            f'<blockquote class="rag-paragraph">{escape(snippet)}</blockquote></li>')
+
+
+def _paragraph(document: Document, n: int) -> Paragraph | None:
+    return next((p for p in document.body if p.n == n), None)
+
+
+def corpus_line(documents: Mapping[str, Document], link_prefix: str = "") -> str:
+    """One line of HTML naming the articles answers come from, each linked to its source view."""
+    items = "; ".join(
+        f'<a href="{escape(source_url(d.doc_id, 0, prefix=link_prefix))}">{escape(d.title)}</a>'
+        + (f" ({meta_line(d)})" if meta_line(d) else "")
+        for d in documents.values()
+    )
+    # One line that starts with <div>: Markdown passes it through as an HTML
+    # block, so no Markdown syntax inside a title is ever interpreted.
+    return f'<div class="rag-corpus">Answers come only from these {len(documents)} news articles: {items}.</div>'
+
+
+def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
+    """The chat page; `embed` makes the compact one for iframes (no header, no footer)."""
+    chat = Chat(rag)
+    settings = rag.settings
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as blocks:
+        if not embed:
+            gr.Markdown("# Ask the articles")
+            gr.Markdown(corpus_line(rag.documents, chat.link_prefix), elem_classes="rag-header")
+        chatbot = gr.Chatbot(
+            show_label=False,
+            elem_id="rag-chat",
+            render_markdown=False,  # messages are HTML built (and escaped) by render_answer
+            latex_delimiters=[],  # a "$" in an article is a dollar, not LaTeX
+            sanitize_html=True,
+            feedback_options=None,
+            buttons=[],
+            examples=[{"text": q} for q in EXAMPLES],
+            placeholder="Ask a question about the articles. Answers cite the sentences they come from.",
+            height=None if embed else 620,
+            scale=1,
+        )
+        textbox = gr.Textbox(
+            show_label=False,
+            elem_id="rag-question",
+            placeholder="Ask about the articles…",
+            max_length=settings.max_question_chars,  # a hint in the browser; rag.ask enforces it
+            submit_btn="Ask",
+            autofocus=not embed,
+        )
+        question = gr.State("")
+        for trigger, fn, inputs in ((textbox.submit, chat.add_question, [textbox, chatbot]),
+                                    (chatbot.example_select, chat.pick_example, [chatbot])):
+            trigger(fn, inputs, [textbox, chatbot, question], api_visibility="private",
+                    show_progress="hidden").success(
+                chat.add_answer, [question, chatbot], [chatbot], api_visibility="private",
+                show_progress="minimal")
+        if not embed:
+            gr.api(chat.ask, api_name="ask")
+    blocks.queue(max_size=settings.queue_size, api_open=False, default_concurrency_limit=CONCURRENCY)
+    return blocks

@@ -1,0 +1,102 @@
+"""Real servers for the web tests: the app under uvicorn, a static 'wiki', a browser.
+
+`start_app` runs uvicorn in a thread of the test process on a free 127.0.0.1
+port, so every configuration shares the session's loaded model; `serve_files`
+stands in for a wiki on another port (another origin); `launch_chromium`
+starts the Debian Chromium through Playwright. Each returns something to stop.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str  # base URL, root_path included, without a trailing slash
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_app(app: FastAPI, root_path: str = "") -> RunningApp:
+    """Serve `app` like `rag.api.serve` does (uvicorn, root_path) and wait until /healthz answers."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, root_path=root_path, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    running = RunningApp(f"http://127.0.0.1:{port}{root_path}", server, thread)
+    wait_for(f"{running.url}/healthz")
+    return running
+
+
+def wait_for(url: str, timeout_s: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError as err:
+            last = err
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout_s}s (last error: {last})")
+
+
+@contextmanager
+def serve_files(directory: Path) -> Iterator[str]:
+    """A plain static file server on another port (another origin): the stand-in wiki."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextmanager
+def launch_chromium() -> Iterator[object]:
+    """A headless Chromium (Playwright `Browser`); never downloads a browser of its own."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

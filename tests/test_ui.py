@@ -1,0 +1,335 @@
+"""The chat: its plain `respond` function, then end to end in headless Chromium.
+
+The browser tests run the real server (uvicorn on a free 127.0.0.1 port) and
+the Debian Chromium through Playwright. Screenshots of the chat and of the
+source view go to tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from html import escape
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import gradio as gr
+import httpx
+import pytest
+from servers import RunningApp, launch_chromium, serve_files, start_app
+
+from rag.api import create_app
+from rag.config import PROJECT_ROOT
+from rag.embedding import Embedder
+from rag.pipeline import RAG, ensure_index
+from rag.schema import Turn
+from rag.ui import Chat, answer_text, history_to_turns, user_message
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+HEADLINE = "Who opposed the Tokyo office?"
+ANSWER_TIMEOUT_MS = 30_000
+LOCAL_HOSTS = {"127.0.0.1"}
+
+
+# --- the plain function, no browser
+
+
+def test_respond_renders_linked_markers_and_highlighted_sources(rag: RAG) -> None:
+    html = Chat(rag).respond(HEADLINE, [])
+    answer = rag.ask(HEADLINE)
+
+    for citation in answer.citations:
+        link = f'<a class="rag-cite" href="{escape(citation.url)}" title="open source {citation.n}">[{citation.n}]</a>'
+        assert link in html
+        assert f"<mark>{escape(citation.clean)}</mark>" in html
+        assert f"paragraph {citation.paragraph}" in html
+    assert answer_text(html) == answer.text
+
+
+def test_respond_turns_the_chat_history_into_turns(rag: RAG) -> None:
+    chat = Chat(rag)
+    china = "What did China say about the office?"
+    first = chat.respond(china, [])
+    # Gradio hands content back as a list of text parts.
+    history = [{"role": "user", "content": [{"type": "text", "text": user_message(china)["content"]}]},
+               {"role": "assistant", "content": [{"type": "text", "text": first}]}]
+
+    turns = history_to_turns(history)
+    follow_up = chat.respond("And Russia?", history)
+
+    assert turns == (Turn(china, answer_text(first)),)
+    assert follow_up == chat.respond("And Russia?", [{"role": "user", "content": china},
+                                                     {"role": "assistant", "content": first}])
+    assert "Russia" in answer_text(follow_up)
+
+
+def test_history_keeps_questions_exact_and_drops_unanswered_ones() -> None:
+    question = '<img src="http://203.0.113.9/x.png"> & "quotes"'
+    history = [user_message("never answered"), user_message(question),
+               {"role": "assistant", "content": '<div class="rag-reply"><div class="rag-answer">It &amp; that '
+                                                '<a class="rag-cite" href="/source/a">[1]</a></div>'
+                                                '<div class="rag-sources">not this</div></div>'}]
+
+    assert history_to_turns(history) == (Turn(question, "It & that [1]"),)
+    escaped = "&lt;img src=&quot;http://203.0.113.9/x.png&quot;&gt; &amp; &quot;quotes&quot;"
+    assert user_message(question)["content"] == escaped
+
+
+def test_respond_refuses_with_closest_passages(rag: RAG) -> None:
+    html = Chat(rag).respond("What is the population of Tokyo?", [])
+
+    assert answer_text(html).startswith("The articles don't say")
+    assert 'class="rag-reply rag-refused"' in html and "Closest passages" in html
+    assert html.count('class="rag-source"') == 3
+
+
+def test_respond_reports_a_question_over_the_limit(rag: RAG) -> None:
+    with pytest.raises(gr.Error) as raised:
+        Chat(rag).respond("x" * 2001, [])
+
+    assert raised.value.message == ("the question has 2001 characters; the limit is 2000 "
+                                    "(setting max_question_chars, RAG_MAX_QUESTION_CHARS)")
+
+
+# --- in the browser
+
+
+@pytest.fixture(scope="module")
+def server(rag: RAG) -> Iterator[RunningApp]:
+    running = start_app(create_app(rag))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+def ask(page, question: str) -> object:
+    """Type `question`, send it, and return the reply element once it is there."""
+    before = page.locator(".rag-reply").count()
+    page.locator("#rag-question textarea").fill(question)
+    page.locator("#rag-question textarea").press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('.rag-reply').length > n", arg=before,
+                           timeout=ANSWER_TIMEOUT_MS)
+    return page.locator(".rag-reply").last
+
+
+def api_answer(running: RunningApp, question: str, history: list[dict] | None = None) -> dict:
+    reply = httpx.post(f"{running.url}/api/ask", json={"question": question, "history": history or []}, timeout=60)
+    return reply.json()
+
+
+def test_chat_end_to_end(server: RunningApp, browser) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#rag-question textarea")
+    header = page.locator(".rag-corpus").inner_text()
+    assert "5 news articles" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
+
+    # The headline question: an answer with at least two markers, the sources panel quoting the cited sentences.
+    reply = ask(page, HEADLINE)
+    expected = api_answer(server, HEADLINE)
+    markers = reply.locator("a.rag-cite")
+    assert markers.count() == len(expected["citations"]) >= 2
+    assert reply.locator(".rag-answer").inner_text().startswith("Previously, a British business newspaper")
+    assert reply.locator(".rag-sources mark").all_inner_texts() == [c["quote"] for c in expected["citations"]]
+    for item, citation in zip(reply.locator(".rag-source").all(), expected["citations"], strict=True):
+        assert citation["title"] in item.inner_text() and f"paragraph {citation['paragraph']}" in item.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    # Following a marker opens the source view in a new tab, the cited span in <mark>, scrolled to it.
+    first = expected["citations"][0]
+    assert markers.first.get_attribute("target") == "_blank"
+    with context.expect_page() as opened:
+        markers.first.click()
+    source = opened.value
+    source.wait_for_load_state()
+    url = urlsplit(source.url)
+    assert url.path == f"/source/{first['doc_id']}" and url.fragment == f"p{first['paragraph']}"
+    assert (int(parse_qs(url.query)["start"][0]), int(parse_qs(url.query)["end"][0])) == (first["start"], first["end"])
+    assert " ".join(source.locator("mark").all_inner_texts()) == first["quote"]
+    top = source.locator(f"#p{first['paragraph']}").evaluate("el => el.getBoundingClientRect().top")
+    assert 0 <= top < source.viewport_size["height"]
+    assert source.locator("link[rel=stylesheet]").evaluate("l => l.sheet !== null")
+    source.screenshot(path=str(ARTIFACTS / "source_view.png"))
+    source.close()
+
+    # An unanswerable question reads as a refusal and still offers passages.
+    refusal = ask(page, "What is the population of Tokyo?")
+    assert refusal.locator(".rag-answer").inner_text().startswith("The articles don't say")
+    assert refusal.locator(".rag-closest .rag-source").count() == 3
+
+    # A follow-up is read with the turn before it.
+    ask(page, "What did China say about the office?")
+    follow_up = ask(page, "And Russia?")
+    expected = api_answer(server, "And Russia?", [{"question": "What did China say about the office?"}])
+    quotes = follow_up.locator(".rag-sources mark").all_inner_texts()
+    assert quotes == [c["quote"] for c in expected["citations"]]
+    assert any("Russia" in q for q in quotes) or "001_2937925d5f1f2c3c" in follow_up.inner_html()
+    context.close()
+
+
+def test_chat_shows_a_pending_state_while_answering(server: RunningApp, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#rag-question textarea")
+    joins = []
+
+    def slow_answer(route) -> None:
+        # The second queue request is the answer's: hold it so the pending state can be seen.
+        joins.append(route.request.url)
+        if len(joins) == 2:
+            time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/gradio_api/queue/join*", slow_answer)
+    page.locator("#rag-question textarea").fill(HEADLINE)
+    page.locator("#rag-question textarea").press("Enter")
+
+    page.locator("#rag-chat .message.bot.pending").wait_for(timeout=5_000)
+    assert page.locator("#rag-chat").inner_text().count(HEADLINE) == 1  # the question shows at once
+    page.locator(".rag-reply").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#rag-chat .message.bot.pending").count() == 0
+    page.close()
+
+
+def test_embed_fits_a_narrow_frame(server: RunningApp, browser) -> None:
+    page = browser.new_page(viewport={"width": 320, "height": 640})
+    page.goto(f"{server.url}/embed/")
+    # The empty chat offers example questions; one click asks it.
+    page.locator("#rag-chat button", has_text=HEADLINE).click()
+    page.locator(".rag-reply").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    reply = page.locator(".rag-reply").last
+
+    assert reply.locator("a.rag-cite").count() >= 2
+    assert reply.locator("a.rag-cite").first.get_attribute("target") == "_blank"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert page.locator("h1").count() == 0  # no page chrome
+    page.screenshot(path=str(ARTIFACTS / "embed_320px.png"), full_page=True)
+    page.close()
+
+
+def test_chat_under_a_root_path(rag: RAG, embedder: Embedder, browser, tmp_path: Path) -> None:
+    wiki = tmp_path / "wiki"
+    wiki.mkdir()
+    with serve_files(wiki) as wiki_url:
+        settings = rag.settings.replace(root_path="/qa", frame_ancestors=("'self'", wiki_url))
+        running = start_app(create_app(RAG(settings, embedder)), root_path="/qa")
+        (wiki / "index.html").write_text(f'<h1>Wiki</h1><script src="{running.url}/widget.js"></script>',
+                                         encoding="utf-8")
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            failed: list[str] = []
+            context.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+            page.goto(f"{running.url}/")
+            reply = ask(page, HEADLINE)
+            hrefs = [a.get_attribute("href") for a in reply.locator("a").all()]
+            assert hrefs and all(h.startswith("/qa/source/") for h in hrefs)
+            with context.expect_page() as opened:
+                reply.locator("a.rag-cite").first.click()
+            source = opened.value
+            source.wait_for_load_state()
+            assert source.url.startswith(f"{running.url}/source/")
+            assert source.locator("mark").count() >= 1
+            assert source.locator("link[rel=stylesheet]").evaluate("l => l.sheet !== null")
+
+            # The widget, loaded from /qa/widget.js on another origin, frames /qa/embed/, which answers.
+            wiki_page = context.new_page()
+            wiki_page.goto(f"{wiki_url}/index.html")
+            assert wiki_page.locator("iframe").get_attribute("src") == f"{running.url}/embed/"
+            frame = wiki_page.frame_locator("iframe")
+            frame.locator("#rag-question textarea").fill(HEADLINE)
+            frame.locator("#rag-question textarea").press("Enter")
+            frame.locator(".rag-reply a.rag-cite").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+            assert frame.locator(".rag-reply a.rag-cite").first.get_attribute("href").startswith("/qa/source/")
+            assert failed == []
+        finally:
+            context.close()
+            running.stop()
+
+
+# --- hostile content
+
+HOSTILE_ARTICLE = """\
+Penguins <img src=x onerror="window.__pwned='title'"> parade in Oslo
+
+The penguin parade in Oslo drew <script>window.__pwned = 'script'</script> large crowds of families on Sunday.
+
+Organisers said <img src="http://203.0.113.7/img.png" onerror="window.__pwned='img'"> the penguin parade in Oslo will return next winter.
+
+A [harmless looking link](javascript:window.__pwned='link') and ![tracking pixel](http://203.0.113.7/pixel.png) sat beside the penguin parade report, with <b>bold</b>, ${window.__pwned='template'} and {{constructor.constructor('window.__pwned=1')()}} in it.
+
+<a href="javascript:window.__pwned='anchor'">The penguin parade</a> ended with <iframe src="http://203.0.113.7/frame"></iframe> a concert <style>body{background:url(http://203.0.113.7/bg.png)}</style> by the harbour in Oslo.
+"""
+HOSTILE_META = {"title": "Penguins <script>window.__pwned='meta'</script> on parade", "date": "2023-01-01",
+                "source": '<img src="http://203.0.113.7/source.png">', "url": "javascript:window.__pwned='url'"}
+HOSTILE_QUESTION = ('<img src="http://203.0.113.7/q.png" onerror="window.__pwned=\'question\'"> '
+                    "What happened at the penguin parade in Oslo?")
+
+
+@pytest.fixture(scope="module")
+def hostile_server(settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """A corpus of one hostile article and two real ones, its own index, its own server."""
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name in ("000_8a9c36b7067f3b95.txt", "004_089e00b1afc4a471.txt"):
+        shutil.copy(PROJECT_ROOT / "corpus" / name, corpus / name)
+    (corpus / "999_hostile.txt").write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    (corpus / "999_hostile.json").write_text(json.dumps(HOSTILE_META), encoding="utf-8")
+    hostile_settings = settings.replace(corpus_dir=corpus, index_dir=root / "index")
+    ensure_index(hostile_settings, embedder)
+    running = start_app(create_app(RAG(hostile_settings, embedder)))
+    yield running
+    running.stop()
+
+
+def test_hostile_article_renders_as_inert_text_everywhere(hostile_server: RunningApp, browser) -> None:
+    context = browser.new_context()
+    requested: list[str] = []
+    context.on("request", lambda r: requested.append(r.url))
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    page.goto(f"{hostile_server.url}/")
+    reply = ask(page, "What happened at the penguin parade in Oslo?")
+    hostile = ask(page, HOSTILE_QUESTION)
+    shown = reply.inner_text() + page.locator(".rag-corpus").inner_text()
+    assert "<script>window.__pwned = 'script'</script>" in shown or "<img src=" in shown
+    assert "<script>window.__pwned='meta'</script>" in page.locator(".rag-corpus").inner_text()
+    assert HOSTILE_QUESTION in page.locator("#rag-chat").inner_text()
+    assert hostile.count() == 1
+    assert page.evaluate("window.__pwned") is None
+    page.screenshot(path=str(ARTIFACTS / "hostile_chat.png"), full_page=True)
+
+    source = context.new_page()
+    source.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    source.goto(f"{hostile_server.url}/source/999_hostile")
+    text = source.locator("article").inner_text()
+    assert "<script>window.__pwned = 'script'</script>" in text
+    assert '<img src="http://203.0.113.7/img.png" onerror="window.__pwned=\'img\'">' in text
+    assert "${window." in text and "{{constructor.constructor(" in text and "<iframe src=" in text
+    assert source.locator("article img, article script, article iframe, article style, article b").count() == 0
+    assert source.locator("a[href^='javascript:']").count() == 0
+    assert source.evaluate("window.__pwned") is None
+
+    embed = context.new_page()
+    embed.goto(f"{hostile_server.url}/embed/")
+    ask(embed, "What happened at the penguin parade in Oslo?")
+    assert embed.evaluate("window.__pwned") is None
+
+    for p in (page, source, embed):
+        assert p.locator("a[href^='javascript:']").count() == 0
+    outside = [u for u in requested if urlsplit(u).hostname not in LOCAL_HOSTS and not u.startswith(("data:", "blob:"))]
+    assert outside == []
+    assert dialogs == []
+    context.close()
