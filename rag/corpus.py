@@ -16,6 +16,8 @@ Scraped news is messy; each rule below answers a pattern seen in real files:
 * Short lines without closing punctuation are headings; the first heading
   before any body text is the title. Without one, the title is the opening
   words of the first sentence.
+* The source (publication) is taken from a subscription block that names it
+  ("Subscribe to the New American"); nothing else is guessed.
 * Dates come from a byline, a date line ("May 22, 2023") or a "date
   2023-05-25" marker; an optional `<doc_id>.json` beside the article
   (`title`, `date`, `source`, `url`) overrides what was inferred.
@@ -49,6 +51,8 @@ _CREDIT = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*[•·▪]\s+")
+# "Subscribe to the New American": a subscription block names the publication.
+_PUBLICATION = re.compile(r"^\s*Subscribe\s+to\s+((?:the\s+)?[A-Z][\w&'’. -]{1,60}?)\s*$")
 _AD_START = re.compile(r"^\s*(?:Subscribe\s+to\b|Sign\s+up\s+for\b|Become\s+a\s+(?:subscriber|member)\b)", re.IGNORECASE)
 _CLOSING = tuple(".!?:;\"”’)…")
 
@@ -121,6 +125,7 @@ def read_document(path: Path, raw: str) -> Document:
     """One article: paragraphs classified, title, date and source inferred or from `<id>.json`."""
     doc_id = path.stem
     blocks, date = _classify(raw, _blocks(raw))
+    named = next((m.group(1) for b in blocks if b.kind == "boilerplate" and (m := _PUBLICATION.match(b.clean))), "")
     paragraphs = _paragraphs(doc_id, raw, _rejoin_page_breaks(raw, blocks))
     title = _title(paragraphs)
     meta = _sidecar(path)
@@ -129,7 +134,7 @@ def read_document(path: Path, raw: str) -> Document:
         path=str(path),
         title=str(meta.get("title") or title),
         date=str(meta.get("date") or date),
-        source=str(meta.get("source") or ""),
+        source=str(meta.get("source") or named[:1].upper() + named[1:]),
         raw=raw,
         paragraphs=tuple(paragraphs),
         url=str(meta.get("url") or ""),

@@ -100,6 +100,11 @@ def test_titles_and_dates(documents, doc_id, title, date):
     assert (documents[doc_id].title, documents[doc_id].date) == (title, date)
 
 
+def test_source_is_the_publication_a_subscription_block_names(documents):
+    assert documents[BYLINES].source == "The New American"
+    assert {documents[d].source for d in (CAPTIONS, SINGLE_NEWLINE, DATE_MARKER, HEADLINE)} == {""}
+
+
 def test_date_marker_is_not_body_text(documents):
     first = documents[DATE_MARKER].body[0]
     assert first.clean.startswith("Amid the growing influence")
