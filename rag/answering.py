@@ -32,7 +32,7 @@ import numpy as np
 from rag.citations import source_url
 from rag.index import LoadedIndex
 from rag.schema import Answer, AnswererError, Citation, Document, Passage
-from rag.terms import same_word_family, terms
+from rag.terms import TermPostings, terms
 from rag.text import split_sentences, word_count
 
 REFUSAL = "The articles don't say. The closest passages are listed below."
@@ -92,9 +92,10 @@ class ExtractiveAnswerer:
         self.max_words = max_words
         self.max_list_words = max_list_words
         self.url_prefix = url_prefix
-        self._sentence_terms = [frozenset(terms(s.clean)) for s in index.sentences]
-        df = Counter(t for ts in self._sentence_terms for t in ts)
-        n = max(len(self._sentence_terms), 1)
+        sentence_terms = [frozenset(terms(s.clean)) for s in index.sentences]
+        self._postings = TermPostings(sentence_terms)
+        df = Counter(t for ts in sentence_terms for t in ts)
+        n = max(len(sentence_terms), 1)
         self._idf = {t: math.log(1 + n / count) for t, count in df.items()}
         self._unseen_idf = math.log(1 + n)
 
@@ -153,20 +154,20 @@ class ExtractiveAnswerer:
         chunk_cosine = dict(zip(chunk_ids, self.index.chunk_vectors.reconstruct_batch(chunk_ids) @ query_vector,
                                 strict=True))
         cosines = self.index.sentence_vectors[ids] @ query_vector
-        total = sum(weights.values())
+        total = sum(weights.values()) or 1.0
         wanted = [pattern for asks, pattern in _ANSWER_TYPES if asks.search(question)]
-        passage_terms = {c: frozenset().union(*(self._sentence_terms[i] for i in self.index.chunk_sentences[c]))
-                         for c in chunk_ids}
+        holding = {t: self._postings.holding(t) for t in weights}
+        passage_covered = {c: frozenset(t for t in weights if not holding[t].isdisjoint(self.index.chunk_sentences[c]))
+                           for c in chunk_ids}
         scored = []
         for sentence_id, cosine in zip(ids, cosines, strict=True):
-            cosine = (1 - CONTEXT_SHARE) * float(cosine) + CONTEXT_SHARE * float(chunk_cosine[chunk_of[sentence_id]])
-            sentence_terms = self._sentence_terms[sentence_id]
-            covered = frozenset(t for t in weights if any(same_word_family(t, s) for s in sentence_terms))
-            overlap = sum(weights[t] for t in covered) / total if total else 0.0
+            chunk_id = chunk_of[sentence_id]
+            cosine = (1 - CONTEXT_SHARE) * float(cosine) + CONTEXT_SHARE * float(chunk_cosine[chunk_id])
+            covered = frozenset(t for t in weights if sentence_id in holding[t])
+            overlap = sum(weights[t] for t in covered) / total
             typed = any(p.search(self.index.sentences[sentence_id].clean) for p in wanted)
             relevance = cosine + LEXICAL_WEIGHT * overlap + (ANSWER_TYPE_BONUS if typed else 0.0)
-            passage_covered = [t for t in weights if any(same_word_family(t, s) for s in passage_terms[chunk_of[sentence_id]])]
-            passage_overlap = sum(weights[t] for t in passage_covered) / total if total else 0.0
+            passage_overlap = sum(weights[t] for t in passage_covered[chunk_id]) / total
             scored.append(_Candidate(sentence_id, relevance, cosine, overlap, covered, passage_overlap))
         return sorted(scored, key=lambda c: -c.relevance)
 

@@ -10,14 +10,12 @@ several articles is not crowded out by the most verbose one.
 
 from __future__ import annotations
 
-import bisect
-
 import numpy as np
 
 from rag.embedding import Embedder
 from rag.index import LoadedIndex
 from rag.schema import Passage
-from rag.terms import PREFIX_MIN, same_word_family, terms
+from rag.terms import family_in, terms
 
 
 class Retriever:
@@ -30,6 +28,7 @@ class Retriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
+        # Sorted once, so a word-family lookup is a bisection, not a scan.
         self._sorted_vocabulary = sorted(index.bm25.vocab_dict)
 
     def search(self, question: str, k: int, listed: int = 0, query_vector: np.ndarray | None = None) -> list[Passage]:
@@ -61,20 +60,7 @@ class Retriever:
 
     def _expand(self, query: list[str]) -> list[str]:
         """Query terms plus the corpus terms of the same word family ("opposed" finds "opposition")."""
-        expanded = list(query)
-        for term in query:
-            if len(term) >= PREFIX_MIN:
-                expanded += [t for t in self._family_candidates(term) if t != term and same_word_family(term, t)]
-        return expanded
-
-    def _family_candidates(self, term: str) -> list[str]:
-        # The vocabulary sorted once makes a prefix lookup a bisection, not a scan.
-        position = bisect.bisect_left(self._sorted_vocabulary, term[:PREFIX_MIN])
-        found = []
-        while position < len(self._sorted_vocabulary) and self._sorted_vocabulary[position].startswith(term[:PREFIX_MIN]):
-            found.append(self._sorted_vocabulary[position])
-            position += 1
-        return found
+        return list(dict.fromkeys(query + [t for term in query for t in family_in(term, self._sorted_vocabulary)]))
 
     def _fuse(self, *rankings: list[int]) -> dict[int, float]:
         fused: dict[int, float] = {}

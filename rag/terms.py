@@ -6,7 +6,9 @@ name or number in a question matches the same way in both.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Sequence
 
 import bm25s
 import Stemmer
@@ -42,3 +44,35 @@ def same_word_family(a: str, b: str) -> bool:
         return True
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     return len(short) >= PREFIX_MIN and long.startswith(short) and len(long) - len(short) <= 3
+
+
+def family_in(term: str, sorted_vocabulary: Sequence[str]) -> list[str]:
+    """The words of `sorted_vocabulary` in `term`'s family (itself included when present)."""
+    if len(term) < PREFIX_MIN:
+        position = bisect.bisect_left(sorted_vocabulary, term)
+        found = position < len(sorted_vocabulary) and sorted_vocabulary[position] == term
+        return [term] if found else []
+    prefix = term[:PREFIX_MIN]
+    position = bisect.bisect_left(sorted_vocabulary, prefix)
+    family = []
+    while position < len(sorted_vocabulary) and sorted_vocabulary[position].startswith(prefix):
+        if same_word_family(term, sorted_vocabulary[position]):
+            family.append(sorted_vocabulary[position])
+        position += 1
+    return family
+
+
+class TermPostings:
+    """Which units (sentences) hold a word of each term's family: an inverted index."""
+
+    def __init__(self, unit_terms: Sequence[frozenset[str]]) -> None:
+        postings: dict[str, set[int]] = {}
+        for unit, unit_term_set in enumerate(unit_terms):
+            for term in unit_term_set:
+                postings.setdefault(term, set()).add(unit)
+        self._postings = {term: frozenset(units) for term, units in postings.items()}
+        self._vocabulary = sorted(self._postings)
+
+    def holding(self, term: str) -> frozenset[int]:
+        """Units that contain `term` or a word of its family."""
+        return frozenset().union(*(self._postings[t] for t in family_in(term, self._vocabulary)))
