@@ -341,14 +341,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class _BodyTooLarge(_FieldError):
-    """Raised while reading a body past the cap; an HTTPException, so FastAPI passes it on as it is."""
-
-    def __init__(self, limit: int, settings: Settings) -> None:
-        # A huge question usually lands here before its length can be checked: name that limit too.
-        super().__init__(413, f"the request body is over the {limit}-byte limit (setting max_body_bytes, "
-                              f"RAG_MAX_BODY_BYTES); a question may have at most {settings.max_question_chars} "
-                              "characters (setting max_question_chars)", "body")
+def _too_large(limit: int, settings: Settings) -> dict[str, str]:
+    # A huge question usually lands here before its length can be checked: name that limit too.
+    return {"error": f"the request body is over the {limit}-byte limit (setting max_body_bytes, RAG_MAX_BODY_BYTES); "
+                     f"a question may have at most {settings.max_question_chars} characters "
+                     "(setting max_question_chars)", "field": "body"}
 
 
 class _Guard:
@@ -374,41 +371,46 @@ class _Guard:
         limit = CHAT_BODY_BYTES if path.endswith(_CHAT_JOIN) else self.settings.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            too_large = _BodyTooLarge(limit, self.settings)
-            await _send_json(send, 413, {"error": too_large.detail, "field": too_large.field})
+            await _send_json(send, 413, _too_large(limit, self.settings))
             return
+        if declared is None:
+            # Without Content-Length (chunked) the size shows only while reading, and an error raised then
+            # would be answered by whichever app reads the body (Gradio's in its own words, or as a 400):
+            # read it here, up to the cap, and hand it on whole.
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    await _send_json(send, 413, _too_large(limit, self.settings))
+                    return
+                if not message.get("more_body", False):
+                    break
+            receive = _replay(bytes(body), receive)
         csp = (self.source_csp if path.startswith("/source/")
                else self.embed_csp if path == "/embed" or path.startswith("/embed/") else self.page_csp)
-        started = False
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = list(message.get("headers", []))
                 headers += [(b"content-security-policy", csp.encode()), (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin")]
                 message = {**message, "headers": headers}
             await send(message)
 
-        received = 0
+        await self.app(scope, receive, send_with_headers)
 
-        async def receive_capped() -> MutableMapping[str, Any]:
-            # Content-Length can be absent (chunked uploads): count what arrives.
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge(limit, self.settings)
-            return message
 
-        try:
-            await self.app(scope, receive_capped, send_with_headers)
-        except _BodyTooLarge as too_large:
-            # Reached only when the app let the error escape (FastAPI answers it itself).
-            if not started:
-                await _send_json(send, 413, {"error": too_large.detail, "field": too_large.field})
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` in one message, then whatever the client sends next (its disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> MutableMapping[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -200,6 +200,8 @@ def _faiss_index(vectors: np.ndarray) -> tuple[faiss.Index, str]:
     else:
         index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
+        # Stored in the file; at least the retriever's candidate count, or recall drops.
+        index.hnsw.efSearch = HNSW_EF_SEARCH
         kind = f"IndexHNSWFlat(M={HNSW_M})"
     index.add(vectors)
     return index, kind
