@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
@@ -103,6 +104,10 @@ class RAG:
     """Question answering over one corpus and index; thread-safe, shared by all users."""
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        # One query searches a few thousand vectors at most before HNSW takes
+        # over; FAISS's threads cost more to start than they save there, and
+        # concurrent requests already use both cores (measured in benchmarks/).
+        faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
         self._state = self._load_state()

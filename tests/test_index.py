@@ -100,3 +100,15 @@ def test_index_built_with_other_weights_is_refused(built: Settings, embedder: Em
     with pytest.raises(StaleIndexError, match="built with other model weights"):
         load_index(built.index_dir, 384, "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
                    {d.doc_id: d for d in docs})
+
+
+def test_index_type_is_picked_by_size():
+    import numpy as np
+
+    from rag.index import EXACT_SEARCH_MAX, HNSW_EF_SEARCH, _faiss_index
+
+    rng = np.random.default_rng(0)
+    small, kind = _faiss_index(rng.standard_normal((100, 8)).astype("float32"))
+    assert kind == "IndexFlatIP" and small.ntotal == 100
+    large, kind = _faiss_index(rng.standard_normal((EXACT_SEARCH_MAX + 1, 8)).astype("float32"))
+    assert kind == "IndexHNSWFlat(M=32)" and large.hnsw.efSearch == HNSW_EF_SEARCH

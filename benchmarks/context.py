@@ -1,0 +1,92 @@
+"""What every row shares: sizes of the run, the warm model, the built five-article index.
+
+Built once by `run.py`: the bench works in its own temporary folder (the
+project's `index/` is never touched) and loads the model once, both as the
+project's `Embedder` and as a bare `SentenceTransformer` that the floors use,
+so a floor never runs through project code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.config import PROJECT_ROOT, Settings
+from rag.embedding import Embedder, resolve_model_path
+from rag.pipeline import RAG, ensure_index, load_embedder
+
+DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each row does; `--quick` shrinks everything but keeps the code paths."""
+
+    build_repeats: int  # five-article build and its floor, each this many times
+    generated_chunks: int  # chunks of the generated corpus
+    latency_rounds: int  # passes over the dev questions
+    cold_starts: int  # runs of each process
+    served_rounds: int  # passes over the dev questions per client
+    concurrent_clients: int
+    vectors: int  # scale row
+    queries: int  # scale row
+    crossing_sizes: tuple[int, ...]  # flat-search latency at these sizes, to place the exact/ANN threshold
+
+
+FULL = Sizes(build_repeats=3, generated_chunks=20_000, latency_rounds=10, cold_starts=3, served_rounds=3,
+             concurrent_clients=16, vectors=1_000_000, queries=500,
+             crossing_sizes=(5_000, 10_000, 20_000, 50_000, 100_000, 200_000))
+QUICK = Sizes(build_repeats=2, generated_chunks=500, latency_rounds=2, cold_starts=1, served_rounds=1,
+              concurrent_clients=16, vectors=50_000, queries=100, crossing_sizes=(5_000, 20_000, 50_000))
+
+
+@dataclass(frozen=True)
+class Context:
+    sizes: Sizes
+    work: Path  # temporary folder of this run
+    settings: Settings  # real corpus, index in `work`
+    embedder: Embedder
+    model: Any  # bare SentenceTransformer for the floors
+    questions: tuple[str, ...]  # dev questions
+
+    def rag(self) -> RAG:
+        return RAG(self.settings, self.embedder)
+
+
+def open_context(sizes: Sizes, work: Path) -> Context:
+    """Load the model twice (project and bare), build the five-article index in `work/index`."""
+    settings = Settings.load(env={}, index_dir=work / "index")
+    with contextlib.redirect_stderr(io.StringIO()):  # progress bars of model loading and embedding
+        embedder = load_embedder(settings)
+        ensure_index(settings, embedder)
+        model = bare_model(settings)
+    questions = tuple(json.loads(line)["question"] for line in DEV_QUESTIONS.read_text(encoding="utf-8").splitlines()
+                      if line.strip())
+    return Context(sizes, work, settings, embedder, model, questions)
+
+
+def bare_model(settings: Settings) -> Any:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model_path(settings.model_path)), device="cpu", local_files_only=True)
+    model.encode_query(["warm up"], convert_to_numpy=True, show_progress_bar=False)
+    return model
+
+
+def encode_documents(model: Any, texts: list[str], batch_size: int) -> None:
+    """The floor of index building: the model embedding `texts` and nothing else."""
+    if texts:
+        model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                              show_progress_bar=False)
+
+
+def encode_query(model: Any, text: str) -> None:
+    """The floor of answering: the model embedding one question and nothing else."""
+    model.encode_query([text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True,
+                       show_progress_bar=False)

@@ -1,0 +1,66 @@
+"""The benchmark helpers on small inputs; the rows themselves run in `make bench-quick`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.measure import PYTHON, percentile, run_child
+from benchmarks.report import Target, judged, render, reported, write_json
+from benchmarks.synthetic import clustered_vectors, write_corpus
+from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.config import PROJECT_ROOT
+from rag.corpus import load_corpus
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(samples, 50) == 3.0
+    assert percentile(samples, 95) == 5.0
+    assert percentile([7.0], 50) == 7.0
+
+
+def test_target_verdicts() -> None:
+    assert Target("<=", 1.25).met(1.25)
+    assert not Target("<=", 1.25).met(1.26)
+    assert Target(">=", 10).met(10)
+    assert not Target(">", 1.0).met(1.0)
+
+
+def test_rows_render_and_write(tmp_path: Path) -> None:
+    rows = [judged("answer latency p50", "ask p50 12 ms", "encode 10 ms", 1.2, Target("<=", 1.5), {"n": 1}),
+            reported("memory", "700 MB", "500 MB", 1.4, {})]
+    table = render(rows, {"cpu": "CPU", "cores": 2, "ram_gib": 24.0, "python": "3.11", "system": "Linux"}, "quick", 1)
+    assert "| answer latency p50 | ask p50 12 ms | encode 10 ms | 1.20 | <= 1.5 | yes |" in table
+    write_json(tmp_path / "r.json", rows)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [r["met"] for r in saved] == [True, None]
+    assert saved[0]["ratio"] == 1.2 and saved[0]["target"] == "<= 1.5"
+
+
+def test_generated_corpus_has_one_chunk_per_paragraph(tmp_path: Path) -> None:
+    assert write_corpus(PROJECT_ROOT / "corpus", tmp_path, 90) == 90
+    documents, skipped = load_corpus(tmp_path)
+    chunks = chunk_documents(documents, 700, 100)
+    sentences = split_documents_into_sentences(documents)
+    assert skipped == [] and len(chunks) == 90
+    assert Counter(c.clean for c in chunks) == Counter(s.clean for s in sentences)
+    assert all(d.raw[c.start:c.end] == c.text for c in chunks for d in documents if d.doc_id == c.doc_id)
+
+
+def test_clustered_vectors_are_unit_and_clustered() -> None:
+    vectors = clustered_vectors(2_000, 384, seed=1)
+    assert vectors.shape == (2_000, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -1)
+    assert similarity.max(axis=1).mean() > 0.5 > similarity.mean()
+
+
+def test_run_child_reports_its_own_peak_rss() -> None:
+    run = run_child([PYTHON, "-c", "import time; b = b'x' * (200 * 2**20); time.sleep(0.2)"])
+    assert run.returncode == 0
+    assert 200 < run.peak_rss_mb < 400
