@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -112,6 +113,7 @@ class RAG:
         self.embedder = embedder
         self._state = self._load_state()
         self._reload_lock = threading.Lock()
+        self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
     @classmethod
     def open(cls, settings: Settings, build: bool = True,
@@ -192,13 +194,17 @@ class RAG:
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
         k = k or self.settings.k
         context = followup_context(question, history)
+        search_text = f"{searched} {context}".strip()
+        # BM25 runs while the model encodes (torch releases the GIL): the
+        # lexical half of retrieval costs no wall time.
+        lexical = self._lexical_pool.submit(state.retriever.lexical_ranking, search_text)
         vector = self.embedder.encode_query(searched)
         if context:
             vector = vector + FOLLOWUP_WEIGHT * self.embedder.encode_query(context)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         embedded = time.perf_counter()
-        passages = state.retriever.search(f"{searched} {context}".strip(), k=k,
-                                          listed=self.settings.passages_listed, query_vector=vector)
+        passages = state.retriever.search(search_text, k=k, listed=self.settings.passages_listed,
+                                          query_vector=vector, lexical=lexical.result())
         retrieved = time.perf_counter()
         answer = replace(state.answerer.answer(searched, passages[:k], vector, context=context), question=question)
         done = time.perf_counter()

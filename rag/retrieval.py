@@ -31,11 +31,18 @@ class Retriever:
         # Sorted once, so a word-family lookup is a bisection, not a scan.
         self._sorted_vocabulary = sorted(index.bm25.vocab_dict)
 
-    def search(self, question: str, k: int, listed: int = 0, query_vector: np.ndarray | None = None) -> list[Passage]:
-        """The best `max(k, listed)` passages; the first `k` are diversified across articles."""
+    def search(self, question: str, k: int, listed: int = 0, query_vector: np.ndarray | None = None,
+               lexical: list[int] | None = None) -> list[Passage]:
+        """The best `max(k, listed)` passages; the first `k` are diversified across articles.
+
+        `query_vector` and `lexical` (from `lexical_ranking`) may be computed by
+        the caller, e.g. at the same time as each other.
+        """
         if query_vector is None:
             query_vector = self.embedder.encode_query(question)
-        fused = self._fuse(self._dense(query_vector), self._lexical(question))
+        if lexical is None:
+            lexical = self.lexical_ranking(question)
+        fused = self._fuse(self._dense(query_vector), lexical)
         order = self._diversify(sorted(fused, key=lambda i: -fused[i]), k)
         total = min(max(k, listed), len(order))
         return [Passage(chunk=self.index.chunks[i], score=fused[i], rank=rank)
@@ -49,7 +56,8 @@ class Retriever:
         # FAISS pads with -1 when it finds fewer than asked; those are no chunk.
         return [int(i) for i in ids[0] if i >= 0]
 
-    def _lexical(self, question: str) -> list[int]:
+    def lexical_ranking(self, question: str) -> list[int]:
+        """Chunk ids by BM25 score, best first; chunks sharing no term are left out."""
         vocabulary = self.index.bm25.vocab_dict
         query = [t for t in self._expand(terms(question)) if t in vocabulary]
         if not query:
