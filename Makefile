@@ -8,6 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The model comes from a PyPI package; nothing may be fetched from a hub.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# gradio_client otherwise reports usage to a public host from a background thread.
+export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install browser index run test eval bench bench-quick clean
 

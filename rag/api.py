@@ -24,11 +24,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import gradio as gr
+# Gradio and gradio_client report usage to a public host unless told not to;
+# on an intranet (and offline) nothing may leave the machine.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402 (after the variable above, which it reads at import)
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -57,7 +62,7 @@ CHAT_BODY_BYTES = 4 * 1024 * 1024
 _CHAT_JOIN = "/gradio_api/queue/join"
 # Gradio routes this app never needs: uploads (no file inputs here) and serving
 # files from disk. Refusing them outright closes Gradio's file-path surface.
-_REFUSED = ("/gradio_api/upload", "/upload", "/gradio_api/file=", "/file=", "/monitoring",
+_REFUSED = ("/gradio_api/upload", "/upload", "/gradio_api/file=", "/file=", "/gradio_api/file/", "/monitoring",
             "/gradio_api/monitoring")
 # Everything a page may load comes from this server. Gradio's frontend needs
 # inline scripts and styles; the source view needs neither.

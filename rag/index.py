@@ -235,11 +235,22 @@ def load_index(index_dir: Path, dimension: int, model_sha256: str, documents: Ma
     for name, expected in files.items():
         if _file_digest(build / name) != expected:
             raise IndexCorruptError(f"{build / name} fails its checksum (truncated or altered); {fix}")
+    try:
+        return _read_build(build, manifest, dimension, documents, fix)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        # The checksums matched, yet a reader refused a file: a forged manifest or
+        # a format this version cannot read. Either way the build is not served.
+        raise IndexCorruptError(f"{build} cannot be read ({type(err).__name__}: {err}); {fix}") from None
+
+
+def _read_build(build: Path, manifest: dict[str, Any], dimension: int, documents: Mapping[str, Document],
+                fix: str) -> LoadedIndex:
+    if set(manifest.get("documents", {})) != set(documents):
+        raise StaleIndexError(f"the index in {build.parent.parent} was built from other articles; "
+                              "run `python -m rag index`")
     counts = manifest["counts"]
     chunk_vectors = faiss.read_index(str(build / "chunks.faiss"))
     sentence_vectors = np.load(build / "sentences.npy", allow_pickle=False)
-    if set(manifest.get("documents", {})) != set(documents):
-        raise StaleIndexError(f"the index in {index_dir} was built from other articles; run `python -m rag index`")
     chunks = tuple(Chunk(chunk_id=row["chunk_id"], doc_id=row["doc_id"], paragraph=row["paragraph"], start=row["start"],
                          end=row["end"], text=documents[row["doc_id"]].raw[row["start"]:row["end"]], clean=row["clean"])
                    for row in _read_jsonl(build / "chunks.jsonl"))
