@@ -28,10 +28,18 @@ from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
 from rag.corpus import Skipped, load_corpus
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
-from rag.index import (BuildKey, LoadedIndex, build_index, build_lock, corpus_fingerprint, current_build, load_index,
-                       stale_reasons)
-from rag.retrieval import Retriever
+from rag.index import (
+    BuildKey,
+    LoadedIndex,
+    build_index,
+    build_lock,
+    corpus_fingerprint,
+    current_build,
+    load_index,
+    stale_reasons,
+)
 from rag.questions import followup_context, normalise_question, searchable
+from rag.retrieval import Retriever
 from rag.schema import Answer, CorpusError, Document, IndexCorruptError, RagError, StaleIndexError, Turn
 
 _log = logging.getLogger(__name__)

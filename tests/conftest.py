@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,24 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def server(rag: RAG) -> Iterator[object]:
+    """The whole web app on a free 127.0.0.1 port (a `servers.RunningApp`)."""
+    from servers import start_app
+
+    from rag.api import create_app
+
+    running = start_app(create_app(rag))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium, launched once per test run."""
+    from servers import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium

@@ -34,13 +34,6 @@ API_DOC = PROJECT_ROOT / "docs" / "API.md"
 
 
 @pytest.fixture(scope="module")
-def server(rag: RAG) -> Iterator[RunningApp]:
-    running = start_app(create_app(rag))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def deployed(rag: RAG, embedder: Embedder) -> Iterator[RunningApp]:
     """A server set up for a wiki: CORS allowlist, frame ancestors, API token."""
     settings = rag.settings.replace(cors_origins=(WIKI,), frame_ancestors=("'self'", WIKI), api_token=TOKEN)

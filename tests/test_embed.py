@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from servers import RunningApp, launch_chromium, serve_files, start_app
+from servers import RunningApp, serve_files, start_app
 
 from rag.api import create_app
 from rag.config import PROJECT_ROOT
@@ -48,12 +48,6 @@ def server(rag: RAG, embedder: Embedder, wikis: tuple[str, str, Path, Path]) -> 
     running = start_app(create_app(RAG(rag.settings.replace(frame_ancestors=("'self'", allowed)), embedder)))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def wiki_page(directory: Path, body: str) -> str:

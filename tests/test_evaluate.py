@@ -31,8 +31,17 @@ from rag.evaluate import (
     score,
     write_report,
 )
-from rag.schema import (Answer, Chunk, Citation, ConfigError, Document, ModelError, Passage, QuestionFileError,
-                        ReportFileError)
+from rag.schema import (
+    Answer,
+    Chunk,
+    Citation,
+    ConfigError,
+    Document,
+    ModelError,
+    Passage,
+    QuestionFileError,
+    ReportFileError,
+)
 
 DATA = Path(__file__).parent / "data"
 RAW = ("Alpha said one thing. Beta met “Gamma” in [the capital](#) on Monday.\n\n"

@@ -50,13 +50,6 @@ NOT_SERVED = {"error": "not served here: this server accepts no uploads and serv
 FIX = "run `python -m rag index --force` to rebuild it"
 
 
-@pytest.fixture(scope="module")
-def server(rag: RAG) -> Iterator[RunningApp]:
-    running = start_app(create_app(rag))
-    yield running
-    running.stop()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_gradio_client_telemetry() -> Iterator[None]:
     # gradio_client reports to huggingface.co unless this variable says no.

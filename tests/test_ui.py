@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import httpx
 import pytest
-from servers import RunningApp, launch_chromium, serve_files, start_app
+from servers import RunningApp, serve_files, start_app
 
 from rag.api import create_app
 from rag.config import PROJECT_ROOT
@@ -94,19 +94,6 @@ def test_respond_reports_a_question_over_the_limit(rag: RAG) -> None:
 
 
 # --- in the browser
-
-
-@pytest.fixture(scope="module")
-def server(rag: RAG) -> Iterator[RunningApp]:
-    running = start_app(create_app(rag))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def ask(page, question: str) -> object:
