@@ -44,6 +44,7 @@ CONTEXT_SHARE = 0.3  # weight of the passage around a sentence in its cosine
 FOCUS_PASSAGE_OVERLAP = 0.6
 DUPLICATE_COSINE = 0.85
 STRONG_COSINE = 0.75
+UNKNOWN_SHARE = 0.5  # of the question's word weight, on words absent from every article
 # Words that shape a question but say nothing about its subject.
 _QUESTION_WORDS = set(terms("who whom whose what which when where why how did does do is are was were "
                             "say said tell about many much name"))
@@ -103,7 +104,7 @@ class ExtractiveAnswerer:
                context: str = "") -> Answer:
         weights = self._weights(question, context)
         candidates = self._score(passages, query_vector, weights, question)
-        if not candidates or not self._answers(candidates[0]):
+        if not candidates or not self._answers(candidates[0], weights):
             return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
         citations = []
         parts = []
@@ -119,7 +120,7 @@ class ExtractiveAnswerer:
         """The `limit` best sentences as citations numbered from 1; empty when none answers the question."""
         weights = self._weights(question, context)
         candidates = self._score(passages, query_vector, weights, question)
-        if not candidates or not self._answers(candidates[0]):
+        if not candidates or not self._answers(candidates[0], weights):
             return []
         return [self._cite(n, c.sentence_id) for n, c in enumerate(candidates[:limit], start=1)]
 
@@ -130,13 +131,20 @@ class ExtractiveAnswerer:
         weights |= {t: self._idf.get(t, self._unseen_idf) for t in set(terms(question)) - _QUESTION_WORDS}
         return weights
 
-    def _answers(self, best: _Candidate) -> bool:
+    def _answers(self, best: _Candidate, weights: dict[str, float]) -> bool:
         """Whether the best sentence is close enough to the question to answer it at all."""
         if best.relevance < self.min_relevance:
             return False
+        if best.cosine >= STRONG_COSINE:
+            return True
+        # A question mostly about words no article uses ("the mayor of Tokyo")
+        # is not answered by a sentence that merely shares the rest.
+        unknown = sum(w for t, w in weights.items() if not self._postings.holding(t))
+        if unknown >= UNKNOWN_SHARE * sum(weights.values()):
+            return False
         # A sentence sharing few of the question's words answers only if it is a
         # strong paraphrase; otherwise it is about the topic, not the question.
-        return best.overlap >= self.min_overlap or best.cosine >= STRONG_COSINE
+        return best.overlap >= self.min_overlap
 
     def _score(self, passages: Sequence[Passage], query_vector: np.ndarray, weights: dict[str, float],
                question: str) -> list[_Candidate]:

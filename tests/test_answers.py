@@ -64,6 +64,12 @@ def test_unanswerable_question_is_refused_with_closest_passages(rag: RAG):
     assert len(answer.passages) >= 3
 
 
+@pytest.mark.parametrize("question", ["Who is the mayor of Tokyo?", "What is the GDP of Japan?"])
+def test_question_about_words_no_article_uses_is_refused(rag: RAG, question: str):
+    # The rest of the question ("Tokyo", "Japan") is everywhere; what it asks about is nowhere.
+    assert rag.ask(question).refused
+
+
 def test_names_and_numbers_are_found(rag: RAG):
     assert "Danish Embassy" in rag.ask("Through which embassy does Japan contact NATO?").text
     answer = rag.ask("How many companies did Japan sanction?")
