@@ -100,3 +100,15 @@ def launch_chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+ANSWER_TIMEOUT_MS = 30_000  # the first answer in a fresh page also waits for Gradio to connect
+
+
+def ask_in_frame(frame: object, question: str) -> object:
+    """Ask in the embedded chat (a Playwright frame locator); returns its first citation marker, once shown."""
+    frame.locator("#rag-question textarea").fill(question)
+    frame.locator("#rag-question textarea").press("Enter")
+    marker = frame.locator(".rag-reply a.rag-cite").first
+    marker.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return marker

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from servers import RunningApp, serve_files, start_app
+from servers import RunningApp, ask_in_frame, serve_files, start_app
 
 from rag.api import create_app
 from rag.config import PROJECT_ROOT
@@ -24,7 +24,6 @@ from rag.pipeline import RAG
 API_DOC = PROJECT_ROOT / "docs" / "API.md"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
-ANSWER_TIMEOUT_MS = 30_000
 
 
 def snippet(name: str, server_url: str) -> str:
@@ -69,10 +68,7 @@ def test_wiki_page_embeds_the_chat_and_gets_a_cited_answer(server: RunningApp, b
 
     assert page.locator("iframe").get_attribute("src") == f"{server.url}/embed/"
     frame = page.frame_locator("iframe")
-    frame.locator("#rag-question textarea").fill(HEADLINE)
-    frame.locator("#rag-question textarea").press("Enter")
-    marker = frame.locator(".rag-reply a.rag-cite").first
-    marker.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    marker = ask_in_frame(frame, HEADLINE)
     assert frame.locator(".rag-reply a.rag-cite").count() >= 2
     assert frame.locator(".rag-sources mark").count() >= 2
     if kind == "widget":

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import httpx
 import pytest
-from servers import RunningApp, serve_files, start_app
+from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, serve_files, start_app
 
 from rag.api import create_app
 from rag.config import PROJECT_ROOT
@@ -29,7 +29,6 @@ from rag.ui import Chat, answer_text, history_to_turns, user_message
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
-ANSWER_TIMEOUT_MS = 30_000
 LOCAL_HOSTS = {"127.0.0.1"}
 
 
@@ -233,10 +232,7 @@ def test_chat_under_a_root_path(rag: RAG, embedder: Embedder, browser, tmp_path:
             wiki_page.goto(f"{wiki_url}/index.html")
             assert wiki_page.locator("iframe").get_attribute("src") == f"{running.url}/embed/"
             frame = wiki_page.frame_locator("iframe")
-            frame.locator("#rag-question textarea").fill(HEADLINE)
-            frame.locator("#rag-question textarea").press("Enter")
-            frame.locator(".rag-reply a.rag-cite").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
-            assert frame.locator(".rag-reply a.rag-cite").first.get_attribute("href").startswith("/qa/source/")
+            assert ask_in_frame(frame, HEADLINE).get_attribute("href").startswith("/qa/source/")
             assert failed == []
         finally:
             context.close()
