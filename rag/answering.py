@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.citations import source_url
+from rag.citations import cite
 from rag.index import LoadedIndex
 from rag.schema import Answer, AnswererError, Citation, Document, Passage
 from rag.terms import TermPostings, terms
@@ -234,13 +234,8 @@ class ExtractiveAnswerer:
     def _cite(self, n: int, sentence_id: int) -> Citation:
         ids = self._span_ids(sentence_id)
         first, last = self.index.sentences[ids[0]], self.index.sentences[ids[-1]]
-        document = self.documents[first.doc_id]
-        return Citation(
-            n=n, doc_id=first.doc_id, title=document.title, paragraph=first.paragraph,
-            start=first.start, end=last.end, text=document.raw[first.start:last.end],
-            url=source_url(first.doc_id, first.paragraph, first.start, last.end, self.url_prefix),
-            clean=" ".join(self.index.sentences[i].clean for i in ids),
-        )
+        return cite(n, self.documents[first.doc_id], first.paragraph, first.start, last.end,
+                    " ".join(self.index.sentences[i].clean for i in ids), self.url_prefix)
 
     def _repeats(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
         vectors = self.index.sentence_vectors

@@ -1,4 +1,4 @@
-"""Building, checking, rendering and serialising `Citation`s and `Answer`s.
+"""Building and serialising `Citation`s and `Answer`s, and the deep links they carry.
 
 The JSON form of an `Answer` is the contract shared by the CLI (`--json`), the
 HTTP API and evaluation reports (see DESIGN.md); `answer_to_dict` and
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from rag.schema import Answer, Chunk, Citation, Passage
+from rag.schema import Answer, Chunk, Citation, Document, Passage
 
 
 def source_url(doc_id: str, paragraph: int, start: int | None = None, end: int | None = None,
@@ -22,9 +22,11 @@ def source_url(doc_id: str, paragraph: int, start: int | None = None, end: int |
     return f"{prefix}/source/{quote(doc_id, safe='')}{query}{anchor}"
 
 
-def check_span(raw: str, start: int, end: int, text: str) -> bool:
-    """The invariant every citation and passage obeys."""
-    return 0 <= start < end <= len(raw) and raw[start:end] == text
+def cite(n: int, document: Document, paragraph: int, start: int, end: int, clean: str, prefix: str = "") -> Citation:
+    """Citation `[n]` of the raw range `[start, end)` of `document`, with its deep link."""
+    return Citation(n=n, doc_id=document.doc_id, title=document.title, paragraph=paragraph, start=start, end=end,
+                    text=document.raw[start:end], url=source_url(document.doc_id, paragraph, start, end, prefix),
+                    clean=clean)
 
 
 def citation_to_dict(citation: Citation) -> dict[str, Any]:
