@@ -83,7 +83,7 @@ class TurnIn(BaseModel):
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"question": "Who opposed the Tokyo office?"},
+        "examples": [{"question": "Who opposed NATO's office in Tokyo?"},
                      {"question": "And Russia?", "history": [{"question": "What did China say about the office?"}]}]})
     question: str = Field(description="the question; at most max_question_chars characters (2000 by default)")
     history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY,

@@ -35,10 +35,10 @@ from rag.schema import Answer, Document, Paragraph, QuestionError, Turn
 from rag.source_view import meta_line, paragraph_html
 
 EXAMPLES = (
-    "Who opposed the Tokyo office?",
+    "Who opposed NATO's office in Tokyo?",
     "What did China say about the office?",
     "Where would NATO open its first office in Asia?",
-    "What is the population of Tokyo?",
+    "How many people live in Tokyo?",
 )
 CLOSEST_SHOWN = 3  # passages a refusal offers instead of an answer
 SNIPPET_CHARS = 320

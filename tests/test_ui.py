@@ -25,7 +25,7 @@ from rag.config import PROJECT_ROOT
 from rag.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
-from rag.ui import Chat, answer_text, history_to_turns, user_message
+from rag.ui import EXAMPLES, Chat, answer_text, history_to_turns, user_message
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
@@ -190,7 +190,7 @@ def test_embed_fits_a_narrow_frame(server: RunningApp, browser) -> None:
     page = browser.new_page(viewport={"width": 320, "height": 640})
     page.goto(f"{server.url}/embed/")
     # The empty chat offers example questions; one click asks it.
-    page.locator("#rag-chat button", has_text=HEADLINE).click()
+    page.locator("#rag-chat button", has_text=EXAMPLES[0]).click()
     page.locator(".rag-reply").wait_for(timeout=ANSWER_TIMEOUT_MS)
     reply = page.locator(".rag-reply").last
 
