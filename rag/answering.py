@@ -102,9 +102,8 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
                context: str = "") -> Answer:
-        weights = self._weights(question, context)
-        candidates = self._score(passages, query_vector, weights, question)
-        if not candidates or not self._answers(candidates[0], weights):
+        weights, candidates = self._ranked(question, passages, query_vector, context)
+        if not candidates:
             return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
         citations = []
         parts = []
@@ -118,11 +117,17 @@ class ExtractiveAnswerer:
     def evidence(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray, context: str = "",
                  limit: int = 8) -> list[Citation]:
         """The `limit` best sentences as citations numbered from 1; empty when none answers the question."""
+        _, candidates = self._ranked(question, passages, query_vector, context)
+        return [self._cite(n, c.sentence_id) for n, c in enumerate(candidates[:limit], start=1)]
+
+    def _ranked(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
+                context: str) -> tuple[dict[str, float], list[_Candidate]]:
+        """The question's term weights and its sentences best first; no sentences when none answers it."""
         weights = self._weights(question, context)
         candidates = self._score(passages, query_vector, weights, question)
         if not candidates or not self._answers(candidates[0], weights):
-            return []
-        return [self._cite(n, c.sentence_id) for n, c in enumerate(candidates[:limit], start=1)]
+            return weights, []
+        return weights, candidates
 
     def _weights(self, question: str, context: str) -> dict[str, float]:
         weights = {t: CONTEXT_WEIGHT * self._idf.get(t, self._unseen_idf)

@@ -112,14 +112,15 @@ def load_embedder(settings: Settings) -> Embedder:
 class RAG:
     """Question answering over one corpus and index; thread-safe, shared by all users."""
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, documents: Sequence[Document] | None = None) -> None:
+        """`documents`, when the caller has just read the corpus (as `open` has), spare reading it again."""
         # One query searches a few thousand vectors at most before HNSW takes
         # over; FAISS's threads cost more to start than they save there, and
         # concurrent requests already use both cores (measured in benchmarks/).
         faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
-        self._state = self._load_state()
+        self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
@@ -130,14 +131,14 @@ class RAG:
         embedder = load_embedder(settings)
         if not build:
             return cls(settings, embedder)
-        ensure_index(settings, embedder, progress=progress)
+        report = ensure_index(settings, embedder, progress=progress)
         try:
-            return cls(settings, embedder)
+            return cls(settings, embedder, report.documents)
         except (IndexCorruptError, StaleIndexError) as err:
             # A damaged or mismatched build is replaced, never served.
             progress(f"rebuilding: {err}")
-            ensure_index(settings, embedder, force=True, progress=progress)
-            return cls(settings, embedder)
+            report = ensure_index(settings, embedder, force=True, progress=progress)
+            return cls(settings, embedder, report.documents)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -147,8 +148,9 @@ class RAG:
     def manifest(self) -> dict:
         return self._state.index.manifest
 
-    def _load_state(self) -> _State:
-        documents, _ = read_corpus(self.settings)
+    def _load_state(self, documents: Sequence[Document] | None = None) -> _State:
+        if documents is None:
+            documents, _ = read_corpus(self.settings)
         by_id = {d.doc_id: d for d in documents}
         index = load_index(self.settings.index_dir, self.embedder.dimension, _model_sha256(self.embedder.model_dir),
                            by_id)
