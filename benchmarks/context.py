@@ -1,9 +1,11 @@
 """What every row shares: sizes of the run, the warm model, the built five-article index.
 
 Built once by `run.py`: the bench works in its own temporary folder (the
-project's `index/` is never touched) and loads the model once, both as the
-project's `Embedder` and as a bare `SentenceTransformer` that the floors use,
-so a floor never runs through project code.
+project's `index/` is never touched) and loads the model in use (the
+default `Settings.model`) once, both as the project's `Embedder` and as a
+bare `SentenceTransformer` that the floors use, so a floor never runs
+through project code. The question sets the quality rows score live here
+too; the shared readers' set sits beside the repository and may be absent.
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ from typing import Any
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder, resolve_model_path
+from rag.evaluate import Question, load_questions
 from rag.pipeline import RAG, ensure_index, load_embedder
+from rag.schema import Document
 
 DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
+# Every question file the quality and peer rows score, by the label the table gives it.
+QUESTION_SETS = (("dev", DEV_QUESTIONS),
+                 ("dev-readers", PROJECT_ROOT.parent / "shared" / "eval" / "dev-readers.jsonl"),
+                 ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"))
 
 
 @dataclass(frozen=True)
@@ -36,13 +44,17 @@ class Sizes:
     vectors: int  # scale row
     queries: int  # scale row
     crossing_sizes: tuple[int, ...]  # flat-search latency at these sizes, to place the exact/ANN threshold
+    model_builds: int  # index builds (and their floors) per model in the model rows
+    set_questions: int | None  # questions per set in the model rows (None: all); follow-ups always among them
 
 
 FULL = Sizes(build_repeats=3, generated_chunks=20_000, latency_rounds=10, cold_starts=3, served_rounds=3,
              concurrent_clients=16, vectors=1_000_000, queries=500,
-             crossing_sizes=(5_000, 10_000, 20_000, 50_000, 100_000, 200_000))
+             crossing_sizes=(5_000, 10_000, 20_000, 50_000, 100_000, 200_000), model_builds=3,
+             set_questions=None)
 QUICK = Sizes(build_repeats=2, generated_chunks=500, latency_rounds=2, cold_starts=1, served_rounds=1,
-              concurrent_clients=16, vectors=50_000, queries=100, crossing_sizes=(5_000, 20_000, 50_000))
+              concurrent_clients=16, vectors=50_000, queries=100, crossing_sizes=(5_000, 20_000, 50_000),
+              model_builds=1, set_questions=6)
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,8 @@ def bare_model(settings: Settings) -> Any:
     os.environ["HF_HUB_OFFLINE"] = "1"
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(resolve_model_path(settings.model_path)), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(resolve_model_path(settings.model_path, settings.model)), device="cpu",
+                                local_files_only=True)
     model.encode_query(["warm up"], convert_to_numpy=True, show_progress_bar=False)
     return model
 
@@ -90,3 +103,28 @@ def encode_query(model: Any, text: str) -> None:
     """The floor of answering: the model embedding one question and nothing else."""
     model.encode_query([text], batch_size=1, normalize_embeddings=True, convert_to_numpy=True,
                        show_progress_bar=False)
+
+
+def model_env(settings: Settings) -> dict[str, str]:
+    """`RAG_*` variables that give a child process these settings' corpus, index and model."""
+    return {"RAG_CORPUS_DIR": str(settings.corpus_dir), "RAG_INDEX_DIR": str(settings.index_dir),
+            "RAG_MODEL": settings.model, "RAG_MODEL_PATH": settings.model_path}
+
+
+QuestionSet = tuple[str, Path, tuple[Question, ...] | None]  # label, file, its questions (None: no such file)
+
+
+def question_sets(documents: list[Document], sets: tuple[tuple[str, Path], ...] = QUESTION_SETS) -> list[QuestionSet]:
+    """(label, path, questions) of every set; questions is None when the file is absent."""
+    by_id = {d.doc_id: d for d in documents}
+    return [(label, path, load_questions(path, by_id) if path.is_file() else None) for label, path in sets]
+
+
+def some_questions(questions: tuple[Question, ...], limit: int | None) -> tuple[Question, ...]:
+    """The first `limit` questions in file order, two of them follow-ups when the set has any (all if None)."""
+    if limit is None or len(questions) <= limit:
+        return questions
+    followups = [q for q in questions if q.history][:2]
+    plain = [q for q in questions if not q.history][:limit - len(followups)]
+    chosen = {id(q) for q in followups + plain}
+    return tuple(q for q in questions if id(q) in chosen)

@@ -8,22 +8,29 @@ divided by the p50 of the encoding: the floor is what one query costs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from benchmarks.context import Context, encode_query
 from benchmarks.measure import percentile
 from benchmarks.report import Row, Target, judged
+from rag.pipeline import RAG
 
 
 def sample(ctx: Context, rounds: int) -> tuple[list[float], list[float]]:
     """Milliseconds of `ask` and of the bare query encoding, `rounds` passes over the dev questions."""
-    rag = ctx.rag()
-    for question in ctx.questions[:3]:  # warm caches and lazy imports
+    return interleaved(ctx.rag(), ctx.model, ctx.questions, rounds)
+
+
+def interleaved(rag: RAG, model: Any, questions: Sequence[str], rounds: int) -> tuple[list[float], list[float]]:
+    """Milliseconds of `rag.ask` and of `model` (bare) encoding the same question, alternately."""
+    for question in questions[:3]:  # warm caches and lazy imports
         rag.ask(question)
     asks, encodes = [], []
     for _ in range(rounds):
-        for question in ctx.questions:
+        for question in questions:
             started = time.perf_counter()
-            encode_query(ctx.model, question)
+            encode_query(model, question)
             encodes.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             rag.ask(question)

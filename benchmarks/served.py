@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.context import Context
+from benchmarks.context import Context, model_env
 from benchmarks.measure import PYTHON, ROOT, child_env, free_port, peak_rss_mb, percentile
 from benchmarks.report import Row, Target, judged, reported, skipped
 
@@ -31,7 +31,7 @@ def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
         return [skipped(name, "not available yet: rag/api.py does not exist") for name in NAMES]
     port = free_port()
     log_path = ctx.work / "server.log"
-    env = child_env(RAG_INDEX_DIR=str(ctx.settings.index_dir), RAG_CORPUS_DIR=str(ctx.settings.corpus_dir))
+    env = child_env(**model_env(ctx.settings))
     with log_path.open("w") as log:
         server = subprocess.Popen([PYTHON, "-m", "rag", "serve", "--port", str(port)], stdout=log,
                                   stderr=subprocess.STDOUT, env=env, cwd=ROOT)

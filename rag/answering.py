@@ -29,42 +29,56 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.asked import Asked, asked, holds, refusal, speaks
 from rag.citations import cite
 from rag.index import LoadedIndex
-from rag.schema import Answer, AnswererError, Citation, Document, Passage
+from rag.schema import Answer, AnswererError, Citation, Document, Passage, Reading, Sentence
 from rag.terms import TermPostings, terms
 from rag.text import split_sentences, word_count
 
-REFUSAL = "The articles don't say. The closest passages are listed below."
+REFUSAL = refusal(Asked(), [])
 LEXICAL_WEIGHT = 0.35
 ANSWER_TYPE_BONUS = 0.05
+ASKED_RATIO = 0.85  # a sentence holding the asked fact may lead from this share of the best relevance
+SCOPE_WEIGHT = 0.1  # the question's words in the sentence's paragraph (and the one before)
+SCOPE_SHARE = 0.6
+NAME_WEIGHT = 0.15  # the question's names missing from the sentence's paragraph (and the one before)
+NAME_SHARE = 0.7  # of a term's mid-sentence uses that are capitalised, for it to be a name
+TYPED_KINDS = ("when", "how many", "how old", "where")  # how much of the scope's overlap counts toward the overlap floor
 NEW_ARTICLE_BONUS = 0.05
 CONTEXT_WEIGHT = 0.3
+NAMED_WEIGHT = 0.5
+NEIGHBOUR_CREDIT = 1.0  # times the neighbour's cosine: what a reader's word earns through it
+REPEAT_PENALTY = 0.15
+SPEAKER_BONUS = 0.1  # the asked-about speaker speaks in the sentence's paragraph (or the one before)  # on a sentence the previous answer already gave
 CONTEXT_SHARE = 0.3  # weight of the passage around a sentence in its cosine
 FOCUS_PASSAGE_OVERLAP = 0.6
 DUPLICATE_COSINE = 0.85
 STRONG_COSINE = 0.75
-UNKNOWN_SHARE = 0.5  # of the question's word weight, on words absent from every article
+UNKNOWN_SHARE = 0.6  # of the question's word weight, on words absent from every article
 # Words that shape a question but say nothing about its subject.
 _QUESTION_WORDS = set(terms("who whom whose what which when where why how did does do is are was were "
                             "say said tell about many much name"))
 _LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
-_ANSWER_TYPES = (
-    (re.compile(r"^\s*when\b|\bwhat (year|date|day|month)\b", re.IGNORECASE),
-     re.compile(rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|next year|last year|this year|next month|"
-                r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")),
-    (re.compile(r"\bhow (many|much)\b", re.IGNORECASE),
-     re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million)\b",
-                re.IGNORECASE)),
-    (re.compile(r"^\s*where\b", re.IGNORECASE), re.compile(r"\b(in|at)\s+[A-Z][a-z]+")),
-)
+_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
+_WORD = re.compile(r"[\w’'-]+")
+
+
+def _name_terms(sentences: Sequence[Sentence]) -> frozenset[str]:
+    """Terms written capitalised in at least NAME_SHARE of their uses past a sentence's first word."""
+    capitalised: Counter[str] = Counter()
+    uses: Counter[str] = Counter()
+    for sentence in sentences:
+        for word in _WORD.findall(sentence.clean)[1:]:
+            for term in terms(word):
+                uses[term] += 1
+                capitalised[term] += word[0].isupper()
+    return frozenset(t for t, n in uses.items() if capitalised[t] >= NAME_SHARE * n)
 
 
 class Answerer(Protocol):
-    def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
-               context: str = "") -> Answer:
-        """An answer to `question` from `passages` only; `context` is the earlier turn a follow-up leans on."""
+    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
+        """An answer to the question `reading` stands for, from `passages` only."""
         ...
 
 
@@ -76,10 +90,12 @@ class _Candidate:
     overlap: float  # idf-weighted share of the question's terms the sentence has
     covered: frozenset[str]
     passage_overlap: float  # the same share for the whole passage the sentence sits in
+    scope_overlap: float  # the same share for its paragraph and the one before (who is speaking)
+    holds_asked: bool  # it holds the kind of fact the question asks for, from the speaker it names
 
 
 class ExtractiveAnswerer:
-    def __init__(self, index: LoadedIndex, documents: Mapping[str, Document], min_relevance: float = 0.55,
+    def __init__(self, index: LoadedIndex, documents: Mapping[str, Document], min_relevance: float = 0.4,
                  min_overlap: float = 0.2, keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120,
                  url_prefix: str = "") -> None:
         missing = {s.doc_id for s in index.sentences} - set(documents)
@@ -99,45 +115,89 @@ class ExtractiveAnswerer:
         n = max(len(sentence_terms), 1)
         self._idf = {t: math.log(1 + n / count) for t, count in df.items()}
         self._unseen_idf = math.log(1 + n)
+        # A sentence's scope is its paragraph and the one before: quotes are attributed there
+        # ("…," Kashin concluded) and a paragraph opening with "He" continues the one before.
+        paragraphs = {(d.doc_id, p.n): p.clean or p.text for d in documents.values() for p in d.body}
+        self._scope_text = [" ".join(t for t in (paragraphs.get((s.doc_id, s.paragraph - 1), ""),
+                                                  paragraphs.get((s.doc_id, s.paragraph), "")) if t)
+                            for s in index.sentences]
+        self._document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
+        self._scope_postings = TermPostings([frozenset(terms(text)) for text in self._scope_text])
+        # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
+        # a sentence whose paragraph lacks a name the question asks about answers another question.
+        self._name_terms = _name_terms(index.sentences)
+        # Names as the articles write them, for a refusal that says what they do mention.
+        self._names = {m.group(0).lower(): m.group(0) for s in index.sentences for m in _CAPITALISED.finditer(s.clean)}
 
-    def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
-               context: str = "") -> Answer:
-        weights, candidates = self._ranked(question, passages, query_vector, context)
-        if not candidates:
-            return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
+    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
+        asked_for = asked(reading.text)
+        weights, candidates = self._ranked(reading, passages, query_vector, asked_for)
+        if not candidates or not candidates[0].holds_asked:
+            text = refusal(asked_for, self._mentioned(reading.text))
+            return Answer(question=reading.text, text=text, citations=(), passages=tuple(passages), refused=True)
         citations = []
         parts = []
-        for n, candidate in enumerate(self._select(question, candidates, weights), start=1):
+        for n, candidate in enumerate(self._select(reading.text, candidates, weights, asked_for), start=1):
             citation = self._cite(n, candidate.sentence_id)
             citations.append(citation)
             parts.append(f"{citation.clean} [{n}]")
-        return Answer(question=question, text=" ".join(parts), citations=tuple(citations),
+        return Answer(question=reading.text, text=" ".join(parts), citations=tuple(citations),
                       passages=tuple(passages), refused=False)
 
-    def evidence(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray, context: str = "",
+    def evidence(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray,
                  limit: int = 8) -> list[Citation]:
         """The `limit` best sentences as citations numbered from 1; empty when none answers the question."""
-        _, candidates = self._ranked(question, passages, query_vector, context)
+        _, candidates = self._ranked(reading, passages, query_vector, asked(reading.text))
+        if not candidates or not candidates[0].holds_asked:
+            return []
         return [self._cite(n, c.sentence_id) for n, c in enumerate(candidates[:limit], start=1)]
 
-    def _ranked(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
-                context: str) -> tuple[dict[str, float], list[_Candidate]]:
-        """The question's term weights and its sentences best first; no sentences when none answers it."""
-        weights = self._weights(question, context)
-        candidates = self._score(passages, query_vector, weights, question)
-        if not candidates or not self._answers(candidates[0], weights):
+    def _ranked(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray,
+                asked_for: Asked) -> tuple[dict[str, float], list[_Candidate]]:
+        """The question's term weights and its sentences best first, those holding the asked fact ahead of
+        the others; no sentences when none is about the question at all."""
+        weights = self._weights(reading)
+        candidates = self._score(passages, query_vector, weights, asked_for, reading)
+        if not candidates or not self._answers(candidates[0], weights, asked_for):
             return weights, []
-        return weights, candidates
+        # A sentence holding the asked fact ("2024" for a "when") leads when it is about the question
+        # nearly as much as the best; otherwise the best leads and, lacking the fact, is refused. The
+        # words of a named speaker lead whenever they are relevant at all: another article's sentence
+        # on the topic, however close, does not say what that speaker said.
+        floor = candidates[0].relevance * ASKED_RATIO if asked_for.kind else self.min_relevance
+        lead = next((c for c in candidates if c.holds_asked and c.relevance >= floor), candidates[0])
+        return weights, [lead] + [c for c in candidates if c is not lead]
 
-    def _weights(self, question: str, context: str) -> dict[str, float]:
+    def _mentioned(self, question: str) -> list[str]:
+        """The question's names that the articles also use, as the articles write them ("Vasily Kashin")."""
+        names: list[str] = []
+        run: list[str] = []
+        # A reader typing in lower case still names things; one who capitalises names only those.
+        typed_case = question != question.lower()
+        for word in [*_WORD.findall(question), ""]:
+            written = self._names.get(word.lower().removesuffix("'s").removesuffix("’s"))
+            if written and (word[:1].isupper() or not typed_case):
+                run.append(written)
+                continue
+            if run:
+                names.append(" ".join(run))
+                run = []
+        return list(dict.fromkeys(names))
+
+    def _weights(self, reading: Reading) -> dict[str, float]:
         weights = {t: CONTEXT_WEIGHT * self._idf.get(t, self._unseen_idf)
-                   for t in set(terms(context)) - _QUESTION_WORDS}
-        # The new question's own words outweigh those carried over from the last turn.
-        weights |= {t: self._idf.get(t, self._unseen_idf) for t in set(terms(question)) - _QUESTION_WORDS}
+                   for t in set(terms(reading.context)) - _QUESTION_WORDS}
+        # The new question's own words outweigh those carried over from the last turn, and a name put in
+        # for "he" only says whose words are asked about: "Li warned…" answers "What did he say?".
+        named = set(terms(reading.named))
+        weights |= {t: (NAMED_WEIGHT if t in named else 1.0) * self._idf.get(t, self._unseen_idf)
+                    for t in set(terms(reading.text)) - _QUESTION_WORDS}
         return weights
 
-    def _answers(self, best: _Candidate, weights: dict[str, float]) -> bool:
+    def _answers(self, best: _Candidate, weights: dict[str, float], asked_for: Asked) -> bool:
         """Whether the best sentence is close enough to the question to answer it at all."""
+        if any(not self._postings.holding(t) for t in terms(asked_for.focus)):
+            return False
         if best.relevance < self.min_relevance:
             return False
         if best.cosine >= STRONG_COSINE:
@@ -149,10 +209,10 @@ class ExtractiveAnswerer:
             return False
         # A sentence sharing few of the question's words answers only if it is a
         # strong paraphrase; otherwise it is about the topic, not the question.
-        return best.overlap >= self.min_overlap
+        return max(best.overlap, SCOPE_SHARE * best.scope_overlap) >= self.min_overlap
 
     def _score(self, passages: Sequence[Passage], query_vector: np.ndarray, weights: dict[str, float],
-               question: str) -> list[_Candidate]:
+               asked_for: Asked, reading: Reading) -> list[_Candidate]:
         # A sentence is read in its passage: "China is raising its voice of
         # opposition" answers a question about the office because the sentence
         # before it is about the office.
@@ -168,23 +228,62 @@ class ExtractiveAnswerer:
                                 strict=True))
         cosines = self.index.sentence_vectors[ids] @ query_vector
         total = sum(weights.values()) or 1.0
-        wanted = [pattern for asks, pattern in _ANSWER_TYPES if asks.search(question)]
         holding = {t: self._postings.holding(t) for t in weights}
+        in_scope = {t: self._scope_postings.holding(t) for t in weights}
         passage_covered = {c: frozenset(t for t in weights if not holding[t].isdisjoint(self.index.chunk_sentences[c]))
                            for c in chunk_ids}
+        names = {t for t in weights if t in self._name_terms}
+        alternatives = {t: [(n, NEIGHBOUR_CREDIT * c) for n, c in self.index.neighbours.get(t, ()) if n not in weights]
+                        for t in weights if t not in names}
+        holding_alternative = {n: self._postings.holding(n) for close in alternatives.values() for n, _ in close}
+        said_before = reading.earlier_answer
+        names_total = sum(weights[t] for t in names) or 1.0
+        # "What did India say": India must speak somewhere in the sentence's article, not only be named.
+        speaking: dict[str, bool] = {}
+        speaking_here: dict[str, bool] = {}
         scored = []
         for sentence_id, cosine in zip(ids, cosines, strict=True):
             chunk_id = chunk_of[sentence_id]
             cosine = (1 - CONTEXT_SHARE) * float(cosine) + CONTEXT_SHARE * float(chunk_cosine[chunk_id])
-            covered = frozenset(t for t in weights if sentence_id in holding[t])
-            overlap = sum(weights[t] for t in covered) / total
-            typed = any(p.search(self.index.sentences[sentence_id].clean) for p in wanted)
-            relevance = cosine + LEXICAL_WEIGHT * overlap + (ANSWER_TYPE_BONUS if typed else 0.0)
+            # A name counts where the sentence's paragraph has it: "…," Kashin concluded attributes the
+            # whole quote, so its last sentence answers "according to Kashin" as much as the first.
+            # Another word counts in the sentence, or through a neighbour at its similarity ("against"
+            # is met by "opposition").
+            credit = {t: 1.0 if sentence_id in (in_scope if t in names else holding)[t]
+                      else max((c for n, c in alternatives.get(t, ()) if sentence_id in holding_alternative[n]),
+                               default=0.0)
+                      for t in weights}
+            covered = frozenset(t for t, c in credit.items() if c > 0)
+            overlap = sum(weights[t] * c for t, c in credit.items()) / total
+            scope_overlap = sum(weights[t] for t in weights if sentence_id in in_scope[t]) / total
+            doc_id = self.index.sentences[sentence_id].doc_id
+            if doc_id not in speaking:
+                speaking[doc_id] = speaks(asked_for.speaker, self._document_text[doc_id])
+            holds_asked = holds(asked_for.kind, self._span_text(sentence_id), asked_for.counted) and speaking[doc_id]
+            absent = sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total
+            # A follow-up wants something new: what the last answer said is no answer to it, unless the
+            # follow-up asks the same again with another question word ("Where…?" then "When?").
+            repeated = 0.0
+            if said_before and self.index.sentences[sentence_id].clean in said_before:
+                repeated = -REPEAT_PENALTY if reading.asks_again else REPEAT_PENALTY
+            # Its article has the speaker speak; its own paragraph having them speak is better still.
+            scope = self._scope_text[sentence_id]
+            if asked_for.speaker and scope not in speaking_here:
+                speaking_here[scope] = speaks(asked_for.speaker, scope)
+            attributed = SPEAKER_BONUS if asked_for.speaker and speaking_here[scope] else 0.0
+            relevance = (cosine + LEXICAL_WEIGHT * overlap + SCOPE_WEIGHT * scope_overlap - NAME_WEIGHT * absent
+                         - repeated + attributed
+                         + (ANSWER_TYPE_BONUS if asked_for.kind and holds_asked else 0.0))
             passage_overlap = sum(weights[t] for t in passage_covered[chunk_id]) / total
-            scored.append(_Candidate(sentence_id, relevance, cosine, overlap, covered, passage_overlap))
+            scored.append(_Candidate(sentence_id, relevance, cosine, overlap, covered, passage_overlap, scope_overlap,
+                                     holds_asked))
         return sorted(scored, key=lambda c: -c.relevance)
 
-    def _select(self, question: str, candidates: list[_Candidate], weights: dict[str, float]) -> list[_Candidate]:
+    def _span_text(self, sentence_id: int) -> str:
+        return " ".join(self.index.sentences[i].clean for i in self._span_ids(sentence_id))
+
+    def _select(self, question: str, candidates: list[_Candidate], weights: dict[str, float],
+                asked_for: Asked) -> list[_Candidate]:
         listing = bool(_LIST_QUESTION.search(question))
         budget = self.max_list_words if listing else self.max_words
         sentences = self.index.sentences
@@ -201,8 +300,10 @@ class ExtractiveAnswerer:
         # voice of opposition" after a sentence about the office).
         focus = max(best.covered, key=weights.__getitem__, default="")
         floor = best.relevance * self.keep_ratio
-        pool = [c for c in candidates[1:] if c.relevance >= floor
-                or (listing and focus in c.covered and c.passage_overlap >= FOCUS_PASSAGE_OVERLAP)]
+        # A question asking for a date, a number or a speaker's words is answered only by sentences holding it.
+        pool = [c for c in candidates[1:] if (c.relevance >= floor
+                or (listing and focus in c.covered and c.passage_overlap >= FOCUS_PASSAGE_OVERLAP))
+                and (c.holds_asked or not (asked_for.kind in TYPED_KINDS or asked_for.speaker))]
         while pool:
             pool.sort(key=lambda c: -(c.relevance + (NEW_ARTICLE_BONUS if sentences[c.sentence_id].doc_id
                                                      not in cited_docs else 0.0)))
@@ -277,16 +378,15 @@ class LLMAnswerer:
         self.timeout_s = timeout_s
         self.sources = sources
 
-    def answer(self, question: str, passages: Sequence[Passage], query_vector: np.ndarray,
-               context: str = "") -> Answer:
-        given = self.evidence_source.evidence(question, passages, query_vector, context, limit=self.sources)
+    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
+        given = self.evidence_source.evidence(reading, passages, query_vector, limit=self.sources)
         if not given:
-            return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
-        reply = self._complete(self._messages(question, context, given))
+            return Answer(question=reading.text, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
+        reply = self._complete(self._messages(reading.text, reading.context, given))
         text, citations = _keep_cited(reply, given)
         if not citations:
-            return Answer(question=question, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
-        return Answer(question=question, text=text, citations=citations, passages=tuple(passages), refused=False)
+            return Answer(question=reading.text, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
+        return Answer(question=reading.text, text=text, citations=citations, passages=tuple(passages), refused=False)
 
     def _messages(self, question: str, context: str, given: list[Citation]) -> list[dict[str, str]]:
         sources = "\n".join(f"[{c.n}] ({c.title}) {json.dumps(c.clean, ensure_ascii=False)}" for c in given)

@@ -78,7 +78,8 @@ _SOURCE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'n
 class TurnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="an earlier question of the conversation")
-    answer: str = Field("", description="the answer it got")
+    answer: str = Field("", description="the answer it got; when left out, the server answers the question again "
+                                        "to read a follow-up's 'he' or 'it'")
 
 
 class AskRequest(BaseModel):

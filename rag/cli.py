@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="answer a question, or a question file")
     ask.add_argument("question", nargs="?", help="the question (omit with --questions)")
-    ask.add_argument("--questions", metavar="FILE.jsonl", help="answer every question of a question file")
+    ask.add_argument("--questions", metavar="FILE.jsonl",
+                     help="answer every question of a question file, each after its history")
     ask.add_argument("--json", action="store_true", help="print the Answer JSON (one per line with --questions)")
     ask.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
     ask.set_defaults(run=cmd_ask)
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="score answers and citations against a question file")
     evaluate.add_argument("questions", metavar="QUESTIONS.jsonl")
     evaluate.add_argument("--json", metavar="REPORT.json", help="write the whole report as JSON")
+    evaluate.add_argument("--html", metavar="REPORT.html",
+                          help="write a self-contained page: metrics, then each question, misses first, with "
+                               "cited and gold spans marked in their paragraphs")
     evaluate.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
                           help="fail (exit 1) when METRIC is below VALUE; repeatable")
     evaluate.add_argument("--max", action="append", default=[], metavar="METRIC=VALUE",
@@ -95,22 +99,27 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print("error: give either a QUESTION or --questions FILE.jsonl", file=sys.stderr)
         return EXIT_ERROR
     from rag.citations import answer_to_dict
+    from rag.conversation import ask_in_conversation
     from rag.pipeline import RAG
 
+    # Read the file before loading the model: a malformed line should not wait for it.
+    questions = _questions(Path(args.questions)) if args.questions else []
     rag = RAG.open(settings)
     if args.question:
         answer = rag.ask(args.question)
         print(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if args.json else render_answer(answer))
         return 0
-    for question in _questions(Path(args.questions)):
-        answer = rag.ask(question)
+    for question, history in questions:
+        answer = ask_in_conversation(rag.ask, history, question)
         print(json.dumps(answer_to_dict(answer), ensure_ascii=False) if args.json else render_answer(answer) + "\n",
               flush=True)
     return 0
 
 
-def _questions(path: Path) -> list[str]:
-    """The `question` of every line; the full format is checked by `eval`."""
+def _questions(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """The `question` of every line with its `history` (earlier questions); the full format is checked by `eval`."""
+    from rag.evaluate import parse_history
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
@@ -125,7 +134,11 @@ def _questions(path: Path) -> list[str]:
             raise QuestionFileError(f"{path}:{number}: not JSON ({err.msg})") from None
         if not isinstance(row, dict) or not isinstance(row.get("question"), str):
             raise QuestionFileError(f"{path}:{number}: needs a string field \"question\"")
-        questions.append(row["question"])
+        try:
+            history = parse_history(row["history"]) if "history" in row else ()
+        except QuestionFileError as err:
+            raise QuestionFileError(f"{path}:{number}: {err}") from None
+        questions.append((row["question"], history))
     return questions
 
 
@@ -162,6 +175,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 "index_fingerprint": manifest["key"]["corpus_fingerprint"], "build_id": manifest["build_id"],
                 "k": settings.k, "answerer": settings.answerer, "questions": args.questions}
         evaluate.write_report(Path(args.json), report, used)
+    if args.html:
+        from rag.report_html import write_html
+
+        write_html(Path(args.html), report, rag.documents, title=f"Evaluation of {args.questions}")
     if old is not None:
         print("\n" + evaluate.render_comparison(evaluate.compare(old, report)))
     failures = evaluate.check_floors(report.metrics, args.min, args.max)

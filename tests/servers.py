@@ -112,3 +112,13 @@ def ask_in_frame(frame: object, question: str) -> object:
     marker = frame.locator(".rag-reply a.rag-cite").first
     marker.wait_for(timeout=ANSWER_TIMEOUT_MS)
     return marker
+
+
+def ask_in_page(page: object, question: str) -> object:
+    """Type `question` into the chat page, send it, and return its reply element once shown."""
+    before = page.locator(".rag-reply").count()
+    page.locator("#rag-question textarea").fill(question)
+    page.locator("#rag-question textarea").press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('.rag-reply').length > n", arg=before,
+                           timeout=ANSWER_TIMEOUT_MS)
+    return page.locator(".rag-reply").last

@@ -102,7 +102,7 @@ def test_unanswerable_question_is_refused_with_closest_passages(server: RunningA
                         timeout=60).json()
 
     assert answer["refused"] is True
-    assert answer["answer"].startswith("The articles don't say")
+    assert answer["answer"] == "The articles mention Tokyo but don't give the population. The closest passages are listed below."
     assert answer["citations"] == [] and len(answer["passages"]) > 0
 
 

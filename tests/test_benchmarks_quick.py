@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.context import QUESTION_SETS, question_sets, some_questions
 from benchmarks.measure import PYTHON, percentile, run_child
 from benchmarks.report import Target, judged, render, reported, write_json
 from benchmarks.synthetic import clustered_vectors, write_corpus
 from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import PROJECT_ROOT
 from rag.corpus import load_corpus
+from rag.evaluate import Question
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -64,3 +66,21 @@ def test_run_child_reports_its_own_peak_rss() -> None:
     run = run_child([PYTHON, "-c", "import time; b = b'x' * (200 * 2**20); time.sleep(0.2)"])
     assert run.returncode == 0
     assert 200 < run.peak_rss_mb < 400
+
+
+def test_every_question_set_is_scored_and_an_absent_one_marked(tmp_path: Path) -> None:
+    documents, _ = load_corpus(PROJECT_ROOT / "corpus")
+    assert [label for label, _ in QUESTION_SETS] == ["dev", "dev-readers", "own-readers"]
+    sets = question_sets(documents, (QUESTION_SETS[2], ("gone", tmp_path / "gone.jsonl")))
+    (own, own_path, own_questions), (gone, gone_path, gone_questions) = sets
+    assert (own, own_path) == QUESTION_SETS[2] and len(own_questions) >= 30
+    assert any(q.history for q in own_questions)
+    assert (gone, gone_path, gone_questions) == ("gone", tmp_path / "gone.jsonl", None)
+
+
+def test_a_quick_sample_keeps_file_order_and_two_follow_ups() -> None:
+    questions = tuple(Question(qid=f"q{i}", text=f"question {i}", answers=(), evidence=(), answerable=False,
+                               history=("earlier",) if i in (3, 7, 8) else ()) for i in range(10))
+    assert [q.qid for q in some_questions(questions, 5)] == ["q0", "q1", "q2", "q3", "q7"]
+    assert some_questions(questions, None) == questions
+    assert some_questions(questions[:4], 6) == questions[:4]

@@ -1,5 +1,6 @@
-"""Evaluation: question-file parsing, every metric on hand-made answers, support check, report round trip,
-floors and comparison. No embedding model: answers are built by hand or by an oracle over the gold evidence."""
+"""Evaluation: question-file parsing, every metric on hand-made answers, support check, follow-ups asked after
+their history, report round trip, floors and comparison. No embedding model: answers are built by hand or by an
+oracle over the gold evidence."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import PROJECT_ROOT
+from rag.conversation import ask_in_conversation
 from rag.corpus import load_corpus
 from rag.evaluate import (
     METRIC_NAMES,
@@ -28,6 +30,7 @@ from rag.evaluate import (
     render_report,
     report_to_dict,
     rescore,
+    results_from_dict,
     score,
     write_report,
 )
@@ -41,6 +44,7 @@ from rag.schema import (
     Passage,
     QuestionFileError,
     ReportFileError,
+    Turn,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -166,7 +170,7 @@ def test_answer_words_skip_markers_and_latency_comes_from_timings():
 
 
 def test_latency_is_measured_and_recorded_when_the_answer_has_no_total():
-    report = evaluate([question()], lambda text: answer("Beta.", total=None))
+    report = evaluate([question()], lambda text, history: answer("Beta.", total=None))
     latency = report.results[0].scores.latency_ms
     assert latency is not None and latency >= 0
     assert report.results[0].answer.timings_ms["total"] == latency
@@ -180,7 +184,7 @@ def test_aggregate_means_with_fixed_seed_intervals():
                "q3": answer("No.", refused=True)}
     questions = [q1, q2, q3]
     ask = iter(answers[q.qid] for q in questions)
-    report = evaluate(questions, lambda text: next(ask))
+    report = evaluate(questions, lambda text, history: next(ask))
     hit = report.metric("hit@1")
     assert (hit.value, hit.n) == (0.5, 2)
     assert 0.0 <= hit.low <= 0.5 <= hit.high <= 1.0
@@ -191,7 +195,7 @@ def test_aggregate_means_with_fixed_seed_intervals():
 
 def test_all_unanswerable_file_has_only_refusal_accuracy():
     questions = [question(answers=(), quotes=(), answerable=False, qid=f"u{i}") for i in range(3)]
-    report = evaluate(questions, lambda text: answer("Not in the articles.", refused=True))
+    report = evaluate(questions, lambda text, history: answer("Not in the articles.", refused=True))
     assert report.metric("hit@5").value is None and report.metric("hit@5").n == 0
     assert report.metric("refusal_accuracy").value == 1.0
     assert check_floors(report.metrics, ["hit@5=1.0"]) == [
@@ -240,7 +244,7 @@ def test_refusals_have_no_sentences_to_check():
 
 def test_without_an_nli_model_the_report_says_skipped():
     cited = answer("Beta met “Gamma” [1]", [citation(1, "Beta met “Gamma”")])
-    report = evaluate([question()], lambda text: cited)
+    report = evaluate([question()], lambda text, history: cited)
     data = report_to_dict(report, {})
     assert data["support"] == {"checker": "substring", "nli": "skipped", "unsupported_sentences": 0,
                                "nli_unsupported_sentences": "skipped"}
@@ -274,6 +278,13 @@ def test_question_file_is_read_with_evidence_ranges(tmp_path):
     first, second = load_questions(path, DOCS)
     assert first == Question("x1", "Who met Gamma?", (("Beta",),), (evidence("Beta met"),), True, line=1)
     assert (second.qid, second.answerable, second.line) == ("x2", False, 3)
+
+
+def test_history_is_read_oldest_first_and_is_optional(tmp_path):
+    path = write(tmp_path, line(history=["Who met Gamma?", "Where?"]), line(id="x2", history=[]), line(id="x3"))
+    with_history, empty, absent = load_questions(path, DOCS)
+    assert with_history.history == ("Who met Gamma?", "Where?")
+    assert empty.history == absent.history == ()
 
 
 def test_dev_set_loads_against_the_real_corpus():
@@ -315,6 +326,17 @@ def test_dev_set_loads_against_the_real_corpus():
                          'add one or set "answerable": false'),
     ([line(answerable=False)], 'line 1: an unanswerable question ("answerable": false) must have empty '
                                '"answers" and "evidence"'),
+    ([line(history="Who met Beta?")], 'line 1: field "history" must be a list of the earlier questions (strings, '
+                                      'oldest first) or left out; got "Who met Beta?"'),
+    ([line(history=None)], 'line 1: field "history" must be a list of the earlier questions (strings, '
+                           'oldest first) or left out; got null'),
+    ([line(), line(id="x2", history=["Who met Beta?", 7])],
+     'line 2: history[1] must be a non-empty string, the text of an earlier question; got 7'),
+    ([line(history=[["Who met Beta?"]])],
+     'line 1: history[0] must be a non-empty string, the text of an earlier question; got ["Who met Beta?"]'),
+    ([line(history=["Who met Beta?", " "])],
+     'line 1: history[1] must be a non-empty string, the text of an earlier question; got " "'),
+    ([line(history=[""])], 'line 1: history[0] must be a non-empty string, the text of an earlier question; got ""'),
 ])
 def test_malformed_question_file_names_the_line(tmp_path, lines, message):
     path = write(tmp_path, *lines)
@@ -349,7 +371,7 @@ def oracle(questions):
     """An answerer that retrieves and cites exactly the gold evidence, quoting it."""
     by_text = {q.text: q for q in questions}
 
-    def ask(text: str) -> Answer:
+    def ask(text: str, history=()) -> Answer:
         q = by_text[text]
         citations = [Citation(n, e.doc_id, e.doc_id, 1, e.start, e.end, e.quote, "")
                      for n, e in enumerate(q.evidence, start=1)]
@@ -382,7 +404,7 @@ def test_written_report_reproduces_its_own_metrics(tmp_path):
     questions = dev_questions()
     perfect = oracle(questions)
 
-    def flawed(text: str) -> Answer:  # every other answer loses its passages and its first citation
+    def flawed(text: str, history=()) -> Answer:  # every other answer loses its passages and its first citation
         a = perfect(text)
         if questions[[q.text for q in questions].index(text)].line % 2:
             return Answer(a.question, a.text, a.citations[1:], (), a.refused, {"total": 7.25})
@@ -408,9 +430,75 @@ def test_written_report_reproduces_its_own_metrics(tmp_path):
     assert set(first["scores"]) == set(METRIC_NAMES)
 
 
+# ---------------------------------------------------------------- follow-ups
+
+def recording(calls):
+    """An answerer that notes each (question, turns) it is given and answers "answer to <question>"."""
+    def ask(text, history):
+        calls.append((text, tuple(history)))
+        return answer(f"answer to {text}", [citation(1, "Beta met")], [passage(1, "Beta met")])
+    return ask
+
+
+def test_a_follow_up_is_asked_after_its_history_with_each_earlier_answer_carried():
+    calls = []
+    q = Question("f1", "And where?", (("Beta",),), (evidence("Beta met"),), True, history=("Who?", "When?"))
+    report = evaluate([q], recording(calls))
+    assert calls == [
+        ("Who?", ()),
+        ("When?", (Turn("Who?", "answer to Who?"),)),
+        ("And where?", (Turn("Who?", "answer to Who?"), Turn("When?", "answer to When?"))),
+    ]
+    result = report.results[0]
+    assert result.answer.text == "answer to And where?"  # only the last answer is scored
+    assert result.turns == calls[-1][1]
+
+
+def test_ask_in_conversation_answers_the_last_question_after_the_earlier_ones():
+    calls = []
+    assert ask_in_conversation(recording(calls), ["Who?"], "And where?").text == "answer to And where?"
+    assert calls == [("Who?", ()), ("And where?", (Turn("Who?", "answer to Who?"),))]
+    assert ask_in_conversation(recording(calls), [], "Who?").text == "answer to Who?"
+    assert calls[-1] == ("Who?", ())
+
+
+def test_the_report_records_the_history_asked_and_re_scores_it(tmp_path):
+    q = Question("f1", "And where?", (("Beta",),), (evidence("Beta met"),), True, history=("Who?",))
+    report = evaluate([q, question(qid="q2")], recording([]))
+    data = report_to_dict(report, {})
+    assert data["questions"][0]["history"] == [{"question": "Who?", "answer": "answer to Who?"}]
+    assert data["questions"][1]["history"] == []
+    again = results_from_dict(json.loads(json.dumps(data)))
+    assert again[0].question.history == ("Who?",) and again[0].turns == report.results[0].turns
+    assert rescore(data) == report.metrics
+
+
+def test_a_miss_is_a_wrong_refusal_or_an_answer_that_lacks_a_fact_a_gold_citation_or_a_gold_passage():
+    cited, gold_passage = [citation(1, "Beta met")], [passage(1, "Beta met")]
+    unanswerable = question(answers=(), quotes=(), answerable=False)
+    cases = [
+        (question(), answer("Beta. [1]", cited, gold_passage), False),
+        (question(), answer("Beta. [1]", cited, [passage(1, "Zeta six.")]), True),  # hit@5 = 0
+        (question(), answer("Beta. [1]", [citation(1, "Zeta six.")], gold_passage), True),  # citation_recall = 0
+        (question(answers=(("Beta",), ("Monday",))), answer("Beta. [1]", cited, gold_passage), True),
+        (question(), answer("The articles don't say.", refused=True), True),
+        (unanswerable, answer("The articles don't say.", refused=True), False),
+        (unanswerable, answer("Beta. [1]", cited), True),
+    ]
+    for q, a, missed in cases:
+        assert evaluate([q], lambda text, history, a=a: a).results[0].missed is missed, (q, a)
+
+
+def test_render_report_names_the_earlier_questions_of_a_missed_follow_up():
+    q = Question("f1", "And where?", (("Monday",),), (evidence("Beta met"),), True, history=("Who met Gamma?",))
+    text = render_report(evaluate([q], recording([])))
+    assert 'f1  And where?\n    after     "Who met Gamma?"\n    expected  Monday\n' in text
+
+
 def test_render_report_lists_the_missed_questions():
     q = question()
-    report = evaluate([q], lambda text: answer("Alpha said one thing. [1]", [citation(1, "Alpha said one thing.")]))
+    cited = answer("Alpha said one thing. [1]", [citation(1, "Alpha said one thing.")])
+    report = evaluate([q], lambda text, history: cited)
     text = render_report(report)
     assert "metric                    value  95% CI                n" in text
     start, end = span("Beta met")
@@ -446,7 +534,7 @@ def small_report(cite_right: bool, qids=("q1", "q2")):
     bad = answer("Alpha said one thing. [1]", [citation(1, "Alpha said one thing.")], [passage(1, "Alpha said")])
     questions = [question(qid=qid) for qid in qids]
     answers = iter([good, good if cite_right else bad, good])
-    return evaluate(questions, lambda text: next(answers))
+    return evaluate(questions, lambda text, history: next(answers))
 
 
 def test_floors_and_ceilings():

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import httpx
 import pytest
-from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, serve_files, start_app
+from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, ask_in_page, serve_files, start_app
 
 from rag.api import create_app
 from rag.config import PROJECT_ROOT
@@ -79,7 +79,7 @@ def test_history_keeps_questions_exact_and_drops_unanswered_ones() -> None:
 def test_respond_refuses_with_closest_passages(rag: RAG) -> None:
     html = Chat(rag).respond("What is the population of Tokyo?", [])
 
-    assert answer_text(html).startswith("The articles don't say")
+    assert answer_text(html) == "The articles mention Tokyo but don't give the population. The closest passages are listed below."
     assert 'class="rag-reply rag-refused"' in html and "Closest passages" in html
     assert html.count('class="rag-source"') == 3
 
@@ -93,16 +93,6 @@ def test_respond_reports_a_question_over_the_limit(rag: RAG) -> None:
 
 
 # --- in the browser
-
-
-def ask(page, question: str) -> object:
-    """Type `question`, send it, and return the reply element once it is there."""
-    before = page.locator(".rag-reply").count()
-    page.locator("#rag-question textarea").fill(question)
-    page.locator("#rag-question textarea").press("Enter")
-    page.wait_for_function("n => document.querySelectorAll('.rag-reply').length > n", arg=before,
-                           timeout=ANSWER_TIMEOUT_MS)
-    return page.locator(".rag-reply").last
 
 
 def api_answer(running: RunningApp, question: str, history: list[dict] | None = None) -> dict:
@@ -120,7 +110,7 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     assert "5 news articles" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
 
     # The headline question: an answer with at least two markers, the sources panel quoting the cited sentences.
-    reply = ask(page, HEADLINE)
+    reply = ask_in_page(page, HEADLINE)
     expected = api_answer(server, HEADLINE)
     markers = reply.locator("a.rag-cite")
     assert markers.count() == len(expected["citations"]) >= 2
@@ -148,13 +138,13 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     source.close()
 
     # An unanswerable question reads as a refusal and still offers passages.
-    refusal = ask(page, "What is the population of Tokyo?")
-    assert refusal.locator(".rag-answer").inner_text().startswith("The articles don't say")
+    refusal = ask_in_page(page, "What is the population of Tokyo?")
+    assert refusal.locator(".rag-answer").inner_text() == "The articles mention Tokyo but don't give the population. The closest passages are listed below."
     assert refusal.locator(".rag-closest .rag-source").count() == 3
 
     # A follow-up is read with the turn before it.
-    ask(page, "What did China say about the office?")
-    follow_up = ask(page, "And Russia?")
+    ask_in_page(page, "What did China say about the office?")
+    follow_up = ask_in_page(page, "And Russia?")
     expected = api_answer(server, "And Russia?", [{"question": "What did China say about the office?"}])
     quotes = follow_up.locator(".rag-sources mark").all_inner_texts()
     assert quotes == [c["quote"] for c in expected["citations"]]
@@ -216,7 +206,7 @@ def test_chat_under_a_root_path(rag: RAG, embedder: Embedder, browser, tmp_path:
             failed: list[str] = []
             context.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
             page.goto(f"{running.url}/")
-            reply = ask(page, HEADLINE)
+            reply = ask_in_page(page, HEADLINE)
             hrefs = [a.get_attribute("href") for a in reply.locator("a").all()]
             assert hrefs and all(h.startswith("/qa/source/") for h in hrefs)
             with context.expect_page() as opened:
@@ -284,8 +274,8 @@ def test_hostile_article_renders_as_inert_text_everywhere(hostile_server: Runnin
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
     page.goto(f"{hostile_server.url}/")
-    reply = ask(page, "What happened at the penguin parade in Oslo?")
-    hostile = ask(page, HOSTILE_QUESTION)
+    reply = ask_in_page(page, "What happened at the penguin parade in Oslo?")
+    hostile = ask_in_page(page, HOSTILE_QUESTION)
     shown = reply.inner_text() + page.locator(".rag-corpus").inner_text()
     assert "<script>window.__pwned = 'script'</script>" in shown or "<img src=" in shown
     assert "<script>window.__pwned='meta'</script>" in page.locator(".rag-corpus").inner_text()
@@ -307,7 +297,7 @@ def test_hostile_article_renders_as_inert_text_everywhere(hostile_server: Runnin
 
     embed = context.new_page()
     embed.goto(f"{hostile_server.url}/embed/")
-    ask(embed, "What happened at the penguin parade in Oslo?")
+    ask_in_page(embed, "What happened at the penguin parade in Oslo?")
     assert embed.evaluate("window.__pwned") is None
 
     for p in (page, source, embed):

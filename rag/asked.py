@@ -1,0 +1,191 @@
+"""What a question asks for, whether a sentence holds it, and how to say it is missing.
+
+A reader's "When did Sweden apply to join NATO?" finds a sentence about
+Sweden applying; only the missing date tells that the articles cannot answer
+it. So a question's asked fact is typed from its wording:
+
+* when → a date or time ("2024", "July 11-12", "next year", "on Wednesday");
+* how many / how much → a number that is not a year;
+* how old → an age;
+* where → a place after a preposition ("in Vilnius", "in Japan");
+* who → a name or a body (a capitalised word past the sentence's first);
+* "what did X say/think…" → X in a speaker's role: X said, according to X,
+  X's reaction. "India" merely listed as an example does not speak.
+
+These are surface patterns, deliberately: no tagger or parser model ships
+with the project, and news prose states dates, numbers and attributions in a
+small number of shapes. A refusal names what is missing and what the articles
+do mention ("The articles mention Sweden but don't say when.").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from rag.terms import same_word_family, terms
+
+REFUSAL_TAIL = "The closest passages are listed below."
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_WHEN = re.compile(
+    rf"\b(1[89]\d\d|20\d\d|{_MONTHS}|{_DAYS}|(next|last|this|coming|past) (year|month|week|spring|summer|autumn|fall|"
+    r"winter)|(earlier|later) this (year|month|week)|yesterday|today|tomorrow|\d{1,2}(st|nd|rd|th)? century|"
+    r"decades? ago|years? ago|months? ago|weeks? ago|days? ago)\b")
+_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+                 "hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens|single|both")
+_YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
+_NUMBER = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORDS})\b", re.IGNORECASE)
+_AGE = re.compile(r"\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b|,\s*\d{2},", re.IGNORECASE)
+_PLACE = re.compile(r"\b(in|at|to|from|near|into|on)\s+(the\s+)?[A-Z][a-z]+")
+_CAPITALISED_WORD = re.compile(r"\b[A-Z][A-Za-z-]*")
+# Capitalised only for standing first: "The", "However", "He" name nobody.
+_SENTENCE_OPENERS = frozenset("""the a an it its this that these those he she his her they their them we our i in on
+    at by for from with to of and but or so yet however moreover furthermore meanwhile earlier later previously recently
+    also after before during while when where why how what which who according as if there here such some many
+    most all both each one another other last next back besides amid among despite since until""".split())
+
+# "What is the population of Tokyo?" asks for a number as much as "how many" does.
+_MEASURE = (r"\bwhat(?:'s| is| was| are| were)\s+(?:the|its|their|his|her)\s+(?P<measure>population|number|size|cost|"
+            r"price|budget|area|height|length|total|amount|percentage|share|salary|turnover|revenue)\b")
+# "What is the capital of Lithuania?", "Who is the mayor of Tokyo?": an attribute of something; when no
+# article uses the attribute's word, the articles cannot give it, however much they say of the something.
+_FOCUS = re.compile(r"^\W*(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+(?:the|its|their|his|her)\s+"
+                    r"(?P<focus>[\w-]+)\s+(?:of|for)\b", re.IGNORECASE)
+_ASKS = (
+    ("how old", re.compile(r"\bhow old\b|\bwhat age\b|\b(his|her|their) age\b", re.IGNORECASE)),
+    ("how many", re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|" + _MEASURE, re.IGNORECASE)),
+    ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bwhat (year|date|day|month|time)\b|\bsince when\b|"
+                        r"\bby when\b|\bwhich (year|date|day|month)\b", re.IGNORECASE)),
+    ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
+                         re.IGNORECASE)),
+    ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
+)
+_HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "where": _PLACE.search}
+
+# "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
+_COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
+                      r"should|in|of|at|on)\b)[\w-]+\s*){1,3})", re.IGNORECASE)
+COUNTED_WINDOW = 4  # words around a number where the counted thing may stand ("31 member states")
+_SPEAKER_QUESTION = re.compile(
+    r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"
+    r"(?:say|said|think|thought|believe|feel|want|warn|claim|argue|suggest|make of|report|tell|announce|mean)\b",
+    re.IGNORECASE)
+_SPEECH = (r"(said|says|say|stated|states|told|tells|added|adds|noted|warned|warns|stressed|explained|concluded|"
+           r"believes|believed|asserted|insisted|called|calls|urged|expressed|suggested|reiterat\w*|underscored|"
+           r"argued|claimed|commented|remarked|pointed out|announced|criticized|criticised|opposed|opposes|"
+           r"welcomed|welcomes|responded|replied|thinks|thought|regards|considers|writes|wrote|reported|reports|"
+           r"cautioned|accused|denounced|condemned|vowed|confirmed|emphasized|emphasised|declared|observed)")
+# A verb right after a name makes the name its subject: "Hatoyama divulged", "Beijing told", "Macron had".
+_ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wrote|spoke|made|gave|held|put|said|"
+           r"had|has|have|will|would|did|does|can|could|should|must|may|might)\b")
+_SPEAKER_NOUNS = (r"(reaction|position|view|views|stance|response|remarks?|statement|comments?|words|opposition|"
+                  r"concerns?|spokes\w+|minister|ministry|government|editorial|point of view)")
+_ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
+                        "analyst expert official officials ministry government leader leaders chairman".split())
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The kind of fact a question asks for ("" when any statement may answer it) and its speaker, if any."""
+
+    kind: str = ""
+    speaker: str = ""
+    counted: str = ""  # what "how many" counts: "members" in "How many members does NATO have?"
+    missing: str = ""  # how a refusal says it: "say when", "say how many staff", "give the population"
+    focus: str = ""  # the attribute asked of something: "capital" in "What is the capital of Lithuania?"
+
+
+def asked(question: str) -> Asked:
+    """What `question` asks for, read from its wording."""
+    kind = next((name for name, pattern in _ASKS if pattern.search(question)), "")
+    match = _SPEAKER_QUESTION.search(question)
+    speaker = match.group("speaker").strip() if match else ""
+    # "What did Russia's foreign minister say" names a role, not a speaker the text can be checked for.
+    if speaker and (len(speaker.split()) > 3 or set(speaker.lower().replace("'s", "").split()) & _ROLE_WORDS):
+        speaker = ""
+    speaker = _strip_article(speaker)
+    counted = ""
+    missing = f"say what {speaker} said" if speaker else f"say {kind}" if kind else ""
+    if kind == "how many":
+        measure = re.search(_MEASURE, question, re.IGNORECASE)
+        counting = _COUNTED.search(question)
+        counted = measure.group("measure") if measure else counting.group(1).strip() if counting else ""
+        missing = f"give the {counted}" if measure else f"say how many {counted}".strip()
+    focus_match = _FOCUS.search(question)
+    focus = focus_match.group("focus") if focus_match else ""
+    if focus and kind in ("", "who"):
+        missing = f"name the {focus}" if kind == "who" else f"give the {focus}"
+    return Asked(kind, speaker, counted, missing, focus)
+
+
+def holds(kind: str, text: str, counted: str = "") -> bool:
+    """Whether `text` holds a fact of `kind` (always, for a question that asks for no particular kind);
+    `counted` is what a "how many" question counts."""
+    if not kind:
+        return True
+    if kind == "how many":
+        return _counts(counted, text)
+    if kind == "who":
+        return any(m.group(0).lower() not in _SENTENCE_OPENERS for m in _CAPITALISED_WORD.finditer(text))
+    return bool(_HOLDS[kind](text))
+
+
+def _counts(counted: str, text: str) -> bool:
+    """A number that is no year, with a word of the counted thing close by when the question names one
+    ("31 members" for "how many members", "a population of 14 million"; NATO's 31 members are no count of
+    the office's staff)."""
+    wanted = set(terms(counted))
+    for match in _NUMBER.finditer(text):
+        if _YEAR.match(match.group(1)):
+            continue
+        if not wanted:
+            return True
+        around = " ".join(text[:match.start()].split()[-COUNTED_WINDOW:] + text[match.end():].split()[:COUNTED_WINDOW])
+        if any(same_word_family(a, b) for a in wanted for b in terms(around)):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=4096)  # the same paragraphs are asked about the same speakers again and again
+def speaks(speaker: str, text: str) -> bool:
+    """Whether `speaker` acts in `text` (says, warns, holds a view), not merely stands in a list or as an object."""
+    if not speaker:
+        return True
+    words = speaker.split()
+    # Later mentions use one name: "Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu.
+    names = [speaker] if len(words) == 1 else [speaker, words[-1], words[0]]
+    for name in names:
+        name = r"\s+".join(re.escape(word) for word in name.split())
+        if " " not in speaker and speaker[-1:] in "aeiou":
+            name = re.escape(speaker[:-1]) + r"\w*"  # Russia speaks as "Russian", China as "Chinese"
+        patterns = (
+            rf"\b{name}(?:'s|’s)?(?:\s+[A-Z][\w-]*){{0,4}}\s+(?:\w+ly\s+)?{_ACTING}",  # Li warned; X's Foreign Ministry said
+            rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
+            rf"\baccording to\s+(?:the\s+)?{name}\b",
+            rf"\b{name}(?:'s|’s)\s+(?:\w+\s+)?{_SPEAKER_NOUNS}\b",  # Beijing's reaction
+            rf"\b{name}\b,\s[^.]{{0,160}}?,\s(?:\w+\s+){{0,2}}{_ACTING}",  # X, head of Y, said
+        )
+        if any(re.search(pattern, text) for pattern in patterns):
+            return True
+    return False
+
+
+def refusal(asked_for: Asked, mentioned: list[str]) -> str:
+    """The refusal text: what is missing, and what the articles do mention, when that is known."""
+    what = asked_for.missing
+    if not what:
+        return f"The articles don't say. {REFUSAL_TAIL}"
+    if mentioned:
+        return f"The articles mention {_listed(mentioned)} but don't {what}. {REFUSAL_TAIL}"
+    return f"The articles don't {what}. {REFUSAL_TAIL}"
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _strip_article(text: str) -> str:
+    return re.sub(r"^(the|a|an)\s+", "", text, flags=re.IGNORECASE)

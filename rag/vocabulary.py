@@ -1,0 +1,67 @@
+"""Word neighbours: which of the articles' own words a reader's word stands for.
+
+A reader asks "Who was against the office?"; the articles say "opposition".
+The sentence embedding of a short question is too blunt to find that on its
+own, and BM25 cannot. So at index time every word of the articles is embedded
+alone with the same model, and each term keeps the few terms whose words come
+closest (cosine at least NEIGHBOUR_MIN): "against" → "oppose", "anti",
+"opposition". A question's term then also matches its neighbours, credited at
+their similarity.
+
+Deliberate limits: only the articles' own vocabulary has neighbours (a word no
+article uses is embedded at query time by no one, which keeps answering at one
+query embedding), the NEIGHBOUR_VOCABULARY most frequent terms are embedded
+(a wiki's long tail of rare words costs build time and brings little), and
+names are left out (Kashin is no stand-in for Kistanov).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+import faiss
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.terms import terms
+
+NEIGHBOUR_MIN = 0.6
+NEIGHBOURS_PER_TERM = 3
+NEIGHBOUR_VOCABULARY = 20_000
+_WORD = re.compile(r"\b[A-Za-z][a-z]{2,}\b")
+
+Neighbours = dict[str, tuple[tuple[str, float], ...]]
+
+
+def word_neighbours(texts: Iterable[str], embedder: Embedder) -> Neighbours:
+    """For each term of `texts`, the terms of other words that the model puts closest to it."""
+    surface: dict[str, Counter[str]] = {}
+    capitalised: Counter[str] = Counter()
+    for text in texts:
+        for match in _WORD.finditer(text):
+            word = match.group(0)
+            found = terms(word)
+            if len(found) != 1:
+                continue
+            surface.setdefault(found[0], Counter())[word.lower()] += 1
+            capitalised[found[0]] += word[0].isupper()
+    uses = {term: sum(forms.values()) for term, forms in surface.items()}
+    # A term written capitalised nearly everywhere is a name, not a word with synonyms.
+    vocabulary = [t for t in sorted(uses, key=lambda t: (-uses[t], t)) if capitalised[t] < 0.7 * uses[t]]
+    vocabulary = vocabulary[:NEIGHBOUR_VOCABULARY]
+    if len(vocabulary) < 2:
+        return {}
+    words = [surface[t].most_common(1)[0][0] for t in vocabulary]
+    vectors = np.ascontiguousarray(embedder.encode_documents(words), dtype=np.float32)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    similarities, ids = index.search(vectors, min(NEIGHBOURS_PER_TERM + 1, len(words)))
+    neighbours: Neighbours = {}
+    for row, term in enumerate(vocabulary):
+        close = tuple((vocabulary[i], round(float(s), 4)) for s, i in zip(similarities[row], ids[row], strict=True)
+                      if i >= 0 and i != row and s >= NEIGHBOUR_MIN)
+        if close:
+            neighbours[term] = close[:NEIGHBOURS_PER_TERM]
+    return neighbours

@@ -1,0 +1,154 @@
+"""Reading a question: its terms, what it asks for, and what it leans on in the conversation.
+
+Plain functions on plain strings, so these run without the model; the
+pipeline's use of them is tested in test_followups.py and test_answers.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.asked import Asked, asked, holds, refusal, speaks
+from rag.config import PROJECT_ROOT
+from rag.questions import leans_on_earlier, named_people, read_in_conversation
+from rag.schema import Reading, Turn
+from rag.terms import terms, tokenize
+from rag.vocabulary import word_neighbours
+
+
+@pytest.mark.parametrize("text", [
+    "What's Japan's link to NATO?", "Who’s the head of the U.S. Joint Chiefs of Staff?", "", "   ",
+    "NATO's 31 members, 2024 and 1956", "Ünïcödé naïve café — 東京", "a I x 1",
+])
+def test_terms_are_what_bm25_indexes(text: str):
+    assert terms(text) == tokenize([text])[0]
+
+
+def test_terms_of_every_corpus_line_are_what_bm25_indexes():
+    lines = [line for path in sorted((PROJECT_ROOT / "corpus").glob("*.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [terms(line) for line in lines] == tokenize(lines)
+
+
+@pytest.mark.parametrize(("earlier", "question", "expected"), [
+    # a pronoun names the person of the earlier question
+    (["Who is Li Shangfu?"], "What did he say about the cold war?", "What did Li Shangfu say about the cold war?"),
+    (["Who is Mao Ning?"], "What did her ministry say?", "What did Mao Ning's ministry say?"),
+    (["Who is Mao Ning?"], "What did reporters ask her?", "What did reporters ask Mao Ning?"),
+    # a bare question word asks the earlier question again
+    (["Where will the NATO summit be held?"], "When?", "When will the NATO summit be held?"),
+    (["Did Japan join NATO?"], "Why not?", "Why not?"),
+    (["Did Japan join NATO?"], "Why?", "Why did Japan join NATO?"),
+    # "and X?" asks the same of another subject
+    (["What did Mao Ning say about NATO?"], "And Li Shangfu?", "What did Li Shangfu say about NATO?"),
+    (["What did Yukio Hatoyama say about Russia?"], "And about Ukraine?",
+     "What did Yukio Hatoyama say about Ukraine?"),
+    # "it" stays: the earlier turn goes along as context
+    (["What did the Nikkei report about NATO and Japan?"], "When is it supposed to open?",
+     "When is it supposed to open?"),
+])
+def test_follow_ups_are_made_to_stand_alone(earlier: list[str], question: str, expected: str):
+    reading = read_in_conversation(question, [Turn(q) for q in earlier])
+    assert reading.text == expected
+    assert reading.context == earlier[-1]
+
+
+def test_he_is_the_person_the_earlier_answer_named_when_the_question_named_none():
+    turns = [Turn("Who leads the alliance?", "NATO Secretary General Jens Stoltenberg welcomed Japan's decision. [1]")]
+    reading = read_in_conversation("What did he say about Japan?", turns)
+    assert reading == Reading("What did Jens Stoltenberg say about Japan?", context="Who leads the alliance?",
+                              earlier_answer=turns[0].answer, named="Jens Stoltenberg")
+
+
+def test_a_chain_of_follow_ups_keeps_its_referent():
+    turns = [Turn("Who is Vasily Kashin?"), Turn("What does he think of the office?")]
+    assert read_in_conversation("Why?", turns).text == "Why does Vasily Kashin think of the office?"
+
+
+@pytest.mark.parametrize(("question", "leans"), [
+    ("When?", True), ("And Russia?", True), ("What did he say?", True), ("Why is it planned?", True),
+    ("Where is NATO holding its summit?", False),  # "its" points inside the question
+    ("Who opposed the Tokyo office?", False),
+])
+def test_which_questions_lean_on_the_turn_before(question: str, leans: bool):
+    assert leans_on_earlier(question) is leans
+    assert (read_in_conversation(question, [Turn("Who is Li Shangfu?")]).context != "") is leans
+
+
+def test_a_question_with_no_history_stands_alone():
+    assert read_in_conversation("What did he say?", []) == Reading("What did he say?")
+
+
+@pytest.mark.parametrize(("text", "people"), [
+    ("Prime Minister Fumio Kishida met South Korea's leaders", ["Fumio Kishida"]),
+    ("Chinese Foreign Ministry Spokesperson Mao Ning said", ["Mao Ning"]),
+    ("the Shangri-La Dialogue in Singapore", []),
+    ("Who is Kashin?", ["Kashin"]),
+    ("Kashin concluded", []),  # a lone capitalised word is a person only when asked about
+])
+def test_named_people(text: str, people: list[str]):
+    assert named_people(text) == people
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("When did Sweden apply to join NATO?", Asked("when", missing="say when")),
+    ("How many members does NATO have?", Asked("how many", counted="members", missing="say how many members")),
+    ("What is the population of Tokyo?", Asked("how many", counted="population", missing="give the population",
+                                                focus="population")),
+    ("How old is Vasily Kashin?", Asked("how old", missing="say how old")),
+    ("What did India say about NATO's plan?", Asked(speaker="India", missing="say what India said")),
+    ("What did Russia's foreign minister say?", Asked()),  # a role, not a name to look for
+    ("Who is the mayor of Tokyo?", Asked("who", missing="name the mayor", focus="mayor")),
+    ("Which country might Japan try to involve?", Asked()),
+])
+def test_what_a_question_asks_for(question: str, expected: Asked):
+    assert asked(question) == expected
+
+
+@pytest.mark.parametrize(("kind", "counted", "text", "held"), [
+    ("when", "", "It opens in 2024.", True),
+    ("when", "", "It was due to open next year in Tokyo.", True),
+    ("when", "", "Sweden has also expressed intentions to join NATO in the past.", False),
+    ("how many", "members", "a draft proposal among its 31 members", True),
+    ("how many", "staff", "a draft proposal among its 31 members", False),
+    ("how many", "", "It was founded in 1949.", False),  # a year counts nothing
+    ("how old", "", "Kashin, 45, said so.", True),
+    ("how old", "", "Kashin is director of the Center.", False),
+    ("where", "", "The summit is in Vilnius.", True),
+    ("who", "", "China objected.", True),
+    ("who", "", "The office will open.", False),
+])
+def test_a_sentence_holds_the_asked_fact(kind: str, counted: str, text: str, held: bool):
+    assert holds(kind, text, counted) is held
+
+
+@pytest.mark.parametrize(("speaker", "text", "speaking"), [
+    ("India", "Japan and NATO will try to involve other states, for example, India.", False),
+    ("Li Shangfu", "Li warned that a cold war mentality is resurgent.", True),
+    ("Hatoyama", "Yukio Hatoyama divulged in an interview that the approach is wrong.", True),
+    ("Mao Ning", "\"It is wrong,\" said Mao Ning.", True),
+    ("Beijing", "Analysts call Beijing's reaction natural.", True),
+    ("Kistanov", "Valery Kistanov, head of the Center for Japanese Studies, said in a conversation.", True),
+    ("Russia", "Russian Foreign Minister Sergei Lavrov said the region is open.", True),
+])
+def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
+    assert speaks(speaker, text) is speaking
+
+
+def test_a_refusal_names_what_is_missing():
+    assert refusal(asked("When did Sweden apply to join NATO?"), ["Sweden", "NATO"]) == (
+        "The articles mention Sweden and NATO but don't say when. The closest passages are listed below.")
+    assert refusal(asked("How many troops?"), []) == (
+        "The articles don't say how many troops. The closest passages are listed below.")
+    assert refusal(asked("Why did it happen?"), ["NATO"]) == (
+        "The articles don't say. The closest passages are listed below.")
+
+
+def test_word_neighbours_come_from_the_model_and_leave_names_out(embedder):
+    texts = ["Macron expressed his opposition to the plan.", "China opposes the office and is against it.",
+             "The office opens quickly.", "Kashin and Kistanov spoke. Kashin spoke again."]
+    neighbours = word_neighbours(texts, embedder)
+    assert {n for n, _ in neighbours["against"]} & {"oppos", "opposit"}  # "opposes", "opposition"
+    assert all(0.6 <= similarity <= 1.0 for close in neighbours.values() for _, similarity in close)
+    assert "kashin" not in neighbours and all(n != "kashin" for close in neighbours.values() for n, _ in close)
+    assert word_neighbours([], embedder) == {}
