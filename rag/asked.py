@@ -1,6 +1,6 @@
 """What a question asks for, whether a sentence holds it, and how to say it is missing.
 
-A reader's "When did Sweden apply to join NATO?" finds a sentence about
+A reader's "When did Sweden ask to become a member?" finds a sentence about
 Sweden applying; only the missing date tells that the articles cannot answer
 it. So a question's asked fact is typed from its wording:
 
@@ -47,7 +47,7 @@ _SENTENCE_OPENERS = frozenset("""the a an it its this that these those he she hi
     also after before during while when where why how what which who according as if there here such some many
     most all both each one another other last next back besides amid among despite since until""".split())
 
-# "What is the population of Tokyo?" asks for a number as much as "how many" does.
+# "What is the population of Osaka?" asks for a number as much as "how many" does.
 _MEASURE = (r"\bwhat(?:'s| is| was| are| were)\s+(?:the|its|their|his|her)\s+(?P<measure>population|number|size|cost|"
             r"price|budget|area|height|length|total|amount|percentage|share|salary|turnover|revenue)\b")
 # "What is the capital of Lithuania?", "Who is the mayor of Tokyo?": an attribute of something; when no

@@ -1,16 +1,19 @@
 """Questions as typed: checked, cleaned for search, and read against the conversation.
 
 A question leans on the turn before it when it starts with "and"/"but"/"what
-about", has at most two words of its own, or refers back with a pronoun ("it",
-"they", "he"). `read_in_conversation` then makes it stand alone as far as
-plain rules can, and keeps the earlier turn beside it:
+about", has at most two words of its own, says "he"/"she", or says "it"/"they"
+without naming a subject of its own ("Where is NATO holding its summit?" does
+not lean). `read_in_conversation` then makes it stand alone as far as plain
+rules can, and keeps the earlier turn beside it:
 
 * "he"/"she"/"his"/"her" become the person the earlier question named, or
   else the first person its answer named ("Who leads the alliance?" →
   "…Jens Stoltenberg…" makes "What did he say?" about Stoltenberg);
 * a bare "When?" or "Why?" takes over the rest of the earlier question
   ("Where will the summit be held?" + "When?" → "When will the summit be held?");
-* anything else ("And Russia?", "When is it supposed to open?") is searched
+* "And Kashin?" asks the earlier question of another speaker, "And about
+  Taiwan?" of another subject;
+* anything else ("Why is it planned?", "When does it open?") is searched
   with the earlier question and answer as context.
 
 Earlier questions are read the same way, oldest first, so a chain of
@@ -33,7 +36,7 @@ _FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|wh
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
                              re.IGNORECASE)
 _OWN_NAME = re.compile(r"(?<=\S )[A-Z][\w-]+")  # a capitalised word past the first
-# "And China?", "What about Li Shangfu?", "And about Ukraine?": the same question of another subject.
+# "And China?", "What about Kashin?", "And about Taiwan?": the same question of another subject.
 _OTHER_SUBJECT = re.compile(r"^\s*(?:and|but|what about|how about)\s+(?P<about>about\s+|on\s+)?"
                             r"(?P<subject>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*\?*\s*$", re.IGNORECASE)
 _ABOUT = re.compile(r"\b(?:about|on)\s+(?P<object>(?:the\s+)?[^?]+?)\s*\?*\s*$", re.IGNORECASE)
@@ -157,8 +160,8 @@ def _with_question_word(word: str, earlier: str) -> str:
 
 
 def _swapped_subject(question: str, earlier: str) -> str | None:
-    """"And Li Shangfu?" after "What did Mao Ning say about NATO?" asks what Li Shangfu said about NATO;
-    "And about Ukraine?" after "…say about Russia?" asks about Ukraine. None when no such swap applies."""
+    """"And Kashin?" after "What did Lavrov say about the alliance?" asks what Kashin said about it;
+    "And about Taiwan?" after "…say about Korea?" asks about Taiwan. None when no such swap applies."""
     other = _OTHER_SUBJECT.match(question)
     if not other:
         return None
