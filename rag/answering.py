@@ -4,17 +4,24 @@
 the retrieved chunks against the question, using the sentence vectors made at
 index time (so answering costs one query embedding plus arithmetic):
 
-    relevance = cosine(question, sentence)
-              + LEXICAL_WEIGHT * share of the question's terms (idf-weighted) the sentence has
-              + ANSWER_TYPE_BONUS if it holds what a when/how-many/where question asks for
+    relevance = cosine(question, sentence, blended with its passage's)
+              + LEXICAL_WEIGHT * share of the question's terms (idf-weighted) the sentence has,
+                                 a name counted in its paragraph, a word also through its neighbours
+              + SCOPE_WEIGHT * that share over the paragraph and the one before
+              - NAME_WEIGHT * share of the question's names missing from that paragraph
+              + SPEAKER_BONUS when a speaker asked about speaks there
+              + ANSWER_TYPE_BONUS when it holds the asked fact (`rag.asked`)
+              - REPEAT_PENALTY when a follow-up's previous answer already gave it
 
-The best sentence must clear `min_relevance`, or the answer is a refusal that
-still lists the closest passages. Further sentences join while they come close
-to the best (`keep_ratio`), bring something the chosen ones lack (another
-article, or question terms not yet covered), are no near-duplicate, and fit
-the word budget (larger for questions that ask for several things). A sentence
-that ends in a colon introduces the next one ("..., stating:" + the quote), so
-the two are cited as one span.
+The best sentence must clear `min_relevance` (and the overlap and unknown-word
+checks), and the lead must hold the asked fact (a date for "when", the speaker
+for "what did X say"), or the answer is a refusal that names what is missing
+and still lists the closest passages. Further sentences join while they come
+close to the best (`keep_ratio`), bring something the chosen ones lack
+(another article, or question terms not yet covered), hold the asked fact, are
+no near-duplicate, and fit the word budget (larger for questions that ask for
+several things). A sentence that ends in a colon introduces the next one
+("..., stating:" + the quote), so the two are cited as one span.
 """
 
 from __future__ import annotations
@@ -40,17 +47,17 @@ REFUSAL = refusal(Asked(), [])
 LEXICAL_WEIGHT = 0.35
 ANSWER_TYPE_BONUS = 0.05
 ASKED_RATIO = 0.85  # a sentence holding the asked fact may lead from this share of the best relevance
+TYPED_KINDS = ("when", "how many", "how old", "where")  # only sentences holding these may join an answer
 SCOPE_WEIGHT = 0.1  # the question's words in the sentence's paragraph (and the one before)
-SCOPE_SHARE = 0.6
+SCOPE_SHARE = 0.6  # how much of the scope's overlap counts toward the overlap floor
 NAME_WEIGHT = 0.15  # the question's names missing from the sentence's paragraph (and the one before)
 NAME_SHARE = 0.7  # of a term's mid-sentence uses that are capitalised, for it to be a name
-TYPED_KINDS = ("when", "how many", "how old", "where")  # how much of the scope's overlap counts toward the overlap floor
-NEW_ARTICLE_BONUS = 0.05
-CONTEXT_WEIGHT = 0.3
-NAMED_WEIGHT = 0.5
+SPEAKER_BONUS = 0.1  # the asked-about speaker speaks in the sentence's paragraph (or the one before)
 NEIGHBOUR_CREDIT = 1.0  # times the neighbour's cosine: what a reader's word earns through it
-REPEAT_PENALTY = 0.15
-SPEAKER_BONUS = 0.1  # the asked-about speaker speaks in the sentence's paragraph (or the one before)  # on a sentence the previous answer already gave
+NEW_ARTICLE_BONUS = 0.05
+CONTEXT_WEIGHT = 0.3  # of a word carried over from the earlier turn
+NAMED_WEIGHT = 0.5  # of a name put in for "he"/"she"
+REPEAT_PENALTY = 0.15  # on a sentence the previous answer already gave
 CONTEXT_SHARE = 0.3  # weight of the passage around a sentence in its cosine
 FOCUS_PASSAGE_OVERLAP = 0.6
 DUPLICATE_COSINE = 0.85

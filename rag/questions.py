@@ -28,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag.asked import asked
+from rag.asked import REFUSAL_TAIL, asked
 from rag.schema import QuestionError, Reading, Turn
 from rag.terms import terms
 
@@ -92,11 +92,11 @@ def searchable(question: str) -> str:
 
 def read_in_conversation(question: str, history: Sequence[Turn]) -> Reading:
     """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it."""
-    reading = Reading(question)
+    earlier: Reading | None = None
     for number, turn in enumerate(history):
-        earlier = _read_after(turn.question.strip(), reading, history[number - 1].answer if number else "")
-        reading = earlier
-    return _read_after(question, reading, history[-1].answer if history else "") if history else Reading(question)
+        asked_then = turn.question.strip()
+        earlier = _read_after(asked_then, earlier, history[number - 1].answer) if earlier else Reading(asked_then)
+    return _read_after(question, earlier, history[-1].answer) if earlier else Reading(question)
 
 
 def leans_on_earlier(question: str) -> bool:
@@ -112,19 +112,19 @@ def _read_after(question: str, previous: Reading, previous_answer: str) -> Readi
     if previous.text == question or not leans_on_earlier(question):
         return Reading(question)
     earlier = previous.text
-    text = question
-    person = ""
+    # A refusal says nothing the follow-up could point into.
+    answer = "" if previous_answer.endswith(REFUSAL_TAIL) else previous_answer
     bare = _BARE_QUESTION_WORD.match(question)
     if bare:
-        text = _with_question_word(bare.group(1), earlier)
-        return Reading(text, context=earlier, earlier_answer=previous_answer, asks_again=True)
-    elif (swapped := _swapped_subject(question, earlier)) is not None:
-        text = swapped
-    elif _PERSON_PRONOUN.search(question):
-        person = (named_people(earlier) or named_people(previous_answer) or [""])[0]
-        if person:
-            text = _PERSON_PRONOUN.sub(lambda m: _name_for(m, person, question), question)
-    return Reading(text, context=earlier, earlier_answer=previous_answer, named=person)
+        return Reading(_with_question_word(bare.group(1), earlier), earlier, answer, asks_again=True)
+    swapped = _swapped_subject(question, earlier)
+    if swapped is not None:
+        return Reading(swapped, earlier, answer)
+    person = (named_people(earlier) or named_people(answer) or [""])[0] if _PERSON_PRONOUN.search(question) else ""
+    if person:
+        return Reading(_PERSON_PRONOUN.sub(lambda m: _name_for(m, person, question), question), earlier, answer,
+                       named=person)
+    return Reading(question, earlier, answer)
 
 
 def named_people(text: str) -> list[str]:

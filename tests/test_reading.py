@@ -152,3 +152,9 @@ def test_word_neighbours_come_from_the_model_and_leave_names_out(embedder):
     assert all(0.6 <= similarity <= 1.0 for close in neighbours.values() for _, similarity in close)
     assert "kashin" not in neighbours and all(n != "kashin" for close in neighbours.values() for n, _ in close)
     assert word_neighbours([], embedder) == {}
+
+
+def test_a_refused_earlier_turn_gives_the_follow_up_nothing_to_point_into():
+    refused = Turn("Who is Vasily Kashin?", "The articles don't say. The closest passages are listed below.")
+    reading = read_in_conversation("What does he think?", [refused])
+    assert reading == Reading("What does Vasily Kashin think?", context=refused.question, named="Vasily Kashin")
