@@ -11,8 +11,7 @@ rules can, and keeps the earlier turn beside it:
   "…Jens Stoltenberg…" makes "What did he say?" about Stoltenberg);
 * a bare "When?" or "Why?" takes over the rest of the earlier question
   ("Where will the summit be held?" + "When?" → "When will the summit be held?");
-* "And Kashin?" asks the earlier question of another speaker, "And about
-  Taiwan?" of another subject;
+* "And about Taiwan?" asks the earlier question of another subject;
 * anything else ("Why is it planned?", "When does it open?") is searched
   with the earlier question and answer as context.
 
@@ -28,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag.asked import REFUSAL_TAIL, asked
+from rag.asked import REFUSAL_TAIL
 from rag.schema import QuestionError, Reading, Turn
 from rag.terms import terms
 
@@ -36,9 +35,9 @@ _FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|wh
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
                              re.IGNORECASE)
 _OWN_NAME = re.compile(r"(?<=\S )[A-Z][\w-]+")  # a capitalised word past the first
-# "And China?", "What about Kashin?", "And about Taiwan?": the same question of another subject.
-_OTHER_SUBJECT = re.compile(r"^\s*(?:and|but|what about|how about)\s+(?P<about>about\s+|on\s+)?"
-                            r"(?P<subject>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*\?*\s*$", re.IGNORECASE)
+# "And about Taiwan?", "What about on Taiwan?": the earlier question asked about another subject.
+_OTHER_ABOUT = re.compile(r"^\s*(?:and|but|what about|how about)\s+(?:about|on)\s+"
+                          r"(?P<subject>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*\?*\s*$", re.IGNORECASE)
 _ABOUT = re.compile(r"\b(?:about|on)\s+(?P<object>(?:the\s+)?[^?]+?)\s*\?*\s*$", re.IGNORECASE)
 _PERSON_PRONOUN = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
 # A question word alone ("When?", "And why exactly?") asks the earlier question again with that word.
@@ -160,19 +159,17 @@ def _with_question_word(word: str, earlier: str) -> str:
 
 
 def _swapped_subject(question: str, earlier: str) -> str | None:
-    """"And Kashin?" after "What did Lavrov say about the alliance?" asks what Kashin said about it;
-    "And about Taiwan?" after "…say about Korea?" asks about Taiwan. None when no such swap applies."""
-    other = _OTHER_SUBJECT.match(question)
-    if not other:
+    """"And about Taiwan?" after "What did Lavrov say about Korea?" asks what Lavrov said about Taiwan;
+    None when the follow-up names no new object of "about" or the earlier question has none to swap.
+
+    "And Kashin?" is left to the context: swapping the speaker in would demand Kashin's own words on the
+    earlier subject, and a reader asking it wants what the articles say of Kashin on it, said by anyone.
+    """
+    other = _OTHER_ABOUT.match(question)
+    about = _ABOUT.search(earlier) if other else None
+    if not about:
         return None
-    subject = other.group("subject").strip()
-    if other.group("about"):
-        about = _ABOUT.search(earlier)
-        return earlier[:about.start("object")] + subject + earlier[about.end("object"):] if about else None
-    speaker = asked(earlier).speaker
-    if not speaker or speaker not in earlier:
-        return None
-    return earlier.replace(speaker, subject, 1)
+    return earlier[:about.start("object")] + other.group("subject").strip() + earlier[about.end("object"):]
 
 
 def _name_for(pronoun: re.Match[str], person: str, question: str) -> str:

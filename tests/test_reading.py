@@ -39,8 +39,8 @@ def test_terms_of_every_corpus_line_are_what_bm25_indexes():
     (["Where will the NATO summit be held?"], "When?", "When will the NATO summit be held?"),
     (["Did Japan join NATO?"], "Why not?", "Why not?"),
     (["Did Japan join NATO?"], "Why?", "Why did Japan join NATO?"),
-    # "and X?" asks the same of another subject
-    (["What did Mao Ning say about NATO?"], "And Li Shangfu?", "What did Li Shangfu say about NATO?"),
+    # "and about X?" asks the same of another subject; "and X?" keeps the earlier question as context
+    (["What did Mao Ning say about NATO?"], "And Li Shangfu?", "And Li Shangfu?"),
     (["What did Yukio Hatoyama say about Russia?"], "And about Ukraine?",
      "What did Yukio Hatoyama say about Ukraine?"),
     # "it" stays: the earlier turn goes along as context
