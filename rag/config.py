@@ -81,6 +81,9 @@ class Settings:
                               "to a sentence-transformers model folder")
         if self.answerer not in ("extractive", "llm"):
             raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive' or 'llm'")
+        if self.llm_url and not self.llm_url.startswith(("http://", "https://")):
+            raise ConfigError(f"llm_url={self.llm_url!r} is no HTTP address; set RAG_LLM_URL to an OpenAI-compatible "
+                              "base URL starting with http:// or https://, e.g. http://127.0.0.1:8000/v1")
         if self.answerer == "llm" and not self.llm_url:
             raise ConfigError("answerer='llm' needs an endpoint; set RAG_LLM_URL to an OpenAI-compatible base URL")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):

@@ -42,7 +42,8 @@ from rag.index import (
 )
 from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
 from rag.retrieval import Retriever
-from rag.schema import Answer, CorpusError, Document, IndexCorruptError, RagError, StaleIndexError, Turn
+from rag.schema import (Answer, CorpusError, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
+                        Turn)
 
 _log = logging.getLogger(__name__)
 FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
@@ -205,7 +206,9 @@ class RAG:
         question = normalise_question(question, self.settings.max_question_chars)
         searched = searchable(question)
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
-        k = k or self.settings.k
+        k = self.settings.k if k is None else k
+        if k < 1:
+            raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
         reading = read_in_conversation(searched, self._with_last_answer(searched, history, k))
         search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
         # BM25 runs while the model encodes (torch releases the GIL): the
