@@ -47,7 +47,7 @@ from rag.schema import (Answer, CorpusError, Document, IndexCorruptError, Questi
 
 _log = logging.getLogger(__name__)
 FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
-STANDALONE_FOLLOWUP_WEIGHT = 0.3
+STANDALONE_FOLLOWUP_WEIGHT = 0.3  # the same, once "he" is named or "When?" completed: it needs less of the turn
 
 
 @dataclass(frozen=True)
@@ -236,5 +236,8 @@ class RAG:
         if not history or history[-1].answer or not leans_on_earlier(question):
             return history
         last = history[-1]
-        earlier = self.ask(last.question, history[:-1], k)
+        try:
+            earlier = self.ask(last.question, history[:-1], k)
+        except QuestionError:
+            return history  # an earlier question that cannot be asked (empty, too long) has no answer to lean on
         return (*history[:-1], Turn(last.question, "" if earlier.refused else earlier.text))

@@ -10,7 +10,7 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.pipeline import RAG
-from rag.schema import ConfigError, QuestionError
+from rag.schema import ConfigError, QuestionError, Turn
 
 LLM_URL_MESSAGE = ("llm_url='localhost:8000/v1' is no HTTP address; set RAG_LLM_URL to an OpenAI-compatible base URL "
                    "starting with http:// or https://, e.g. http://127.0.0.1:8000/v1")
@@ -35,3 +35,10 @@ def test_a_k_below_one_is_refused_not_replaced_by_the_default(rag: RAG, k: int):
     with pytest.raises(QuestionError) as raised:
         rag.ask("Who opposed the office?", k=k)
     assert str(raised.value) == f"k={k} passages is too few; ask for at least 1 (the default is 20)"
+
+
+@pytest.mark.parametrize("earlier", ["", "   ", "x" * 2001])
+def test_an_earlier_turn_that_cannot_be_asked_leaves_the_follow_up_standing(rag: RAG, earlier: str):
+    # A client may send any history; the follow-up is answered as if that turn had said nothing.
+    answer = rag.ask("When?", [Turn(earlier)])
+    assert answer.question == "When?"
