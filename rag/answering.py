@@ -11,7 +11,8 @@ index time (so answering costs one query embedding plus arithmetic):
               - NAME_WEIGHT * share of the question's names missing from that paragraph
               + SPEAKER_BONUS when a speaker asked about speaks there
               + ANSWER_TYPE_BONUS when it holds the asked fact (`rag.asked`)
-              - REPEAT_PENALTY when a follow-up's previous answer already gave it
+              - REPEAT_PENALTY when a follow-up's previous answer already gave it (a bonus of as much
+                when the follow-up asks the same again with another question word: "Where…?", "When?")
 
 The best sentence must clear `min_relevance` (and the overlap and unknown-word
 checks), and the lead must hold the asked fact (a date for "when", the speaker
@@ -245,7 +246,7 @@ class ExtractiveAnswerer:
         holding_alternative = {n: self._postings.holding(n) for close in alternatives.values() for n, _ in close}
         said_before = reading.earlier_answer
         names_total = sum(weights[t] for t in names) or 1.0
-        # "What did India say": India must speak somewhere in the sentence's article, not only be named.
+        # "What did Brazil say": Brazil must speak somewhere in the sentence's article, not only be named.
         speaking: dict[str, bool] = {}
         speaking_here: dict[str, bool] = {}
         scored = []
@@ -268,8 +269,9 @@ class ExtractiveAnswerer:
                 speaking[doc_id] = speaks(asked_for.speaker, self._document_text[doc_id])
             holds_asked = holds(asked_for.kind, self._span_text(sentence_id), asked_for.counted) and speaking[doc_id]
             absent = sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total
-            # A follow-up wants something new: what the last answer said is no answer to it, unless the
-            # follow-up asks the same again with another question word ("Where…?" then "When?").
+            # A follow-up wants something new: what the last answer said is no answer to it. One that asks
+            # the same again with another question word ("Where…?" then "When?") is often answered by the
+            # very same sentence, so there it earns as much as it otherwise loses.
             repeated = 0.0
             if said_before and self.index.sentences[sentence_id].clean in said_before:
                 repeated = -REPEAT_PENALTY if reading.asks_again else REPEAT_PENALTY

@@ -55,7 +55,7 @@ log = logging.getLogger("rag.api")
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_K = 100  # passages per question a caller may ask for; the index is a few hundred chunks
-MAX_HISTORY = 50  # turns; only the last one steers retrieval, the rest is context for callers
+MAX_HISTORY = 50  # turns; each is read in order, and the last one without its answer is answered again
 # The chat posts the whole conversation (answers as HTML, sources included)
 # with every question, so its queue gets more room than the API's small bodies.
 CHAT_BODY_BYTES = 4 * 1024 * 1024

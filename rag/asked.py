@@ -10,7 +10,7 @@ it. So a question's asked fact is typed from its wording:
 * where → a place after a preposition ("in Vilnius", "in Japan");
 * who → a name or a body (a capitalised word past the sentence's first);
 * "what did X say/think…" → X in a speaker's role: X said, according to X,
-  X's reaction. "India" merely listed as an example does not speak.
+  X's reaction. "Brazil" merely listed as an example does not speak.
 
 These are surface patterns, deliberately: no tagger or parser model ships
 with the project, and news prose states dates, numbers and attributions in a
@@ -20,7 +20,6 @@ do mention ("The articles mention Sweden but don't say when.").
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -83,6 +82,7 @@ _ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wro
            r"had|has|have|will|would|did|does|can|could|should|must|may|might)\b")
 _SPEAKER_NOUNS = (r"(reaction|position|view|views|stance|response|remarks?|statement|comments?|words|opposition|"
                   r"concerns?|spokes\w+|minister|ministry|government|editorial|point of view)")
+_PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
 
@@ -103,8 +103,10 @@ def asked(question: str) -> Asked:
     kind = next((name for name, pattern in _ASKS if pattern.search(question)), "")
     match = _SPEAKER_QUESTION.search(question)
     speaker = match.group("speaker").strip() if match else ""
-    # "What did Russia's foreign minister say" names a role, not a speaker the text can be checked for.
-    if speaker and (len(speaker.split()) > 3 or set(speaker.lower().replace("'s", "").split()) & _ROLE_WORDS):
+    # "What did Brazil's trade minister say" names a role, not a speaker the text can be checked for, and
+    # "what did he say" a speaker the conversation had to name (questions.read_in_conversation).
+    words = set(speaker.lower().replace("'s", "").replace("’s", "").split())
+    if speaker and (len(speaker.split()) > 3 or words & _ROLE_WORDS or words & _PRONOUNS):
         speaker = ""
     speaker = _strip_article(speaker)
     counted = ""
@@ -149,18 +151,11 @@ def _counts(counted: str, text: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=4096)  # the same paragraphs are asked about the same speakers again and again
 def speaks(speaker: str, text: str) -> bool:
     """Whether `speaker` acts in `text` (says, warns, holds a view), not merely stands in a list or as an object."""
     if not speaker:
         return True
-    words = speaker.split()
-    # Later mentions use one name: "Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu.
-    names = [speaker] if len(words) == 1 else [speaker, words[-1], words[0]]
-    for name in names:
-        name = r"\s+".join(re.escape(word) for word in name.split())
-        if " " not in speaker and speaker[-1:] in "aeiou":
-            name = re.escape(speaker[:-1]) + r"\w*"  # Russia speaks as "Russian", China as "Chinese"
+    for name in _speaker_forms(speaker):
         patterns = (
             rf"\b{name}(?:'s|’s)?(?:\s+[A-Z][\w-]*){{0,4}}\s+(?:\w+ly\s+)?{_ACTING}",  # Li warned; X's Foreign Ministry said
             rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
@@ -171,6 +166,20 @@ def speaks(speaker: str, text: str) -> bool:
         if any(re.search(pattern, text) for pattern in patterns):
             return True
     return False
+
+
+def _speaker_forms(speaker: str) -> list[str]:
+    """Patterns for the ways an article writes `speaker`, matched in any case (a reader may type "china").
+
+    Later mentions use one name ("Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu), and a country
+    speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials").
+    """
+    words = speaker.split()
+    forms = [speaker] if len(words) == 1 else [speaker, words[-1], words[0]]
+    if len(words) == 1 and len(speaker) >= 5:
+        stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
+        forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
+    return [r"(?i:" + r"\s+".join(re.escape(word) for word in form.split()) + ")" for form in dict.fromkeys(forms)]
 
 
 def refusal(asked_for: Asked, mentioned: list[str]) -> str:

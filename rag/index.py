@@ -243,7 +243,7 @@ def load_index(index_dir: Path, dimension: int, model_sha256: str, documents: Ma
             raise IndexCorruptError(f"{build / name} fails its checksum (truncated or altered); {fix}")
     try:
         return _read_build(build, manifest, dimension, documents, fix)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as err:
         # The checksums matched, yet a reader refused a file: a forged manifest or
         # a format this version cannot read. Either way the build is not served.
         raise IndexCorruptError(f"{build} cannot be read ({type(err).__name__}: {err}); {fix}") from None

@@ -202,6 +202,9 @@ class RAG:
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""
+        return self._ask(question, history, k, answer_last_turn=True)
+
+    def _ask(self, question: str, history: Sequence[Turn], k: int | None, answer_last_turn: bool) -> Answer:
         started = time.perf_counter()
         question = normalise_question(question, self.settings.max_question_chars)
         searched = searchable(question)
@@ -209,7 +212,9 @@ class RAG:
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
-        reading = read_in_conversation(searched, self._with_last_answer(searched, history, k))
+        if answer_last_turn:
+            history = self._with_last_answer(searched, history, k)
+        reading = read_in_conversation(searched, history)
         search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
         # BM25 runs while the model encodes (torch releases the GIL): the
         # lexical half of retrieval costs no wall time.
@@ -237,7 +242,8 @@ class RAG:
             return history
         last = history[-1]
         try:
-            earlier = self.ask(last.question, history[:-1], k)
+            # Only the last turn is answered again: a long history of bare questions costs one more answer.
+            earlier = self._ask(last.question, history[:-1], k, answer_last_turn=False)
         except QuestionError:
             return history  # an earlier question that cannot be asked (empty, too long) has no answer to lean on
         return (*history[:-1], Turn(last.question, "" if earlier.refused else earlier.text))

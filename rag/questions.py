@@ -18,7 +18,9 @@ rules can, and keeps the earlier turn beside it:
 Earlier questions are read the same way, oldest first, so a chain of
 follow-ups keeps its referent. A person is told from a place or a body by the
 shape of the name only (capitalised words whose last word is no place or
-institution word): deliberate, since no tagger model ships with the project.
+institution word, and whose first is no compass word): deliberate, since no tagger model ships with the
+project. A lone capitalised word is a person only when asked about ("Who is Kashin?"), which keeps
+countries and cities out without a list of them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _OWN_NAME = re.compile(r"(?<=\S )[A-Z][\w-]+")  # a capitalised word past the fi
 # "And about Taiwan?", "What about on Taiwan?": the earlier question asked about another subject.
 _OTHER_ABOUT = re.compile(r"^\s*(?:and|but|what about|how about)\s+(?:about|on)\s+"
                           r"(?P<subject>(?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,3})\s*\?*\s*$", re.IGNORECASE)
-_ABOUT = re.compile(r"\b(?:about|on)\s+(?P<object>(?:the\s+)?[^?]+?)\s*\?*\s*$", re.IGNORECASE)
+_ABOUT = re.compile(r"^.*\babout\s+(?P<object>(?:the\s+)?[^?]+?)\s*\?*\s*$", re.IGNORECASE)  # the last "about"
 _PERSON_PRONOUN = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
 # A question word alone ("When?", "And why exactly?") asks the earlier question again with that word.
 _BARE_QUESTION_WORD = re.compile(r"^\s*(?:and|but|so|ok|okay)?[\s,]*(how many|how much|how long|how old|when|where|why|"
@@ -52,16 +54,16 @@ _NAME = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+(?:-[A-Z]?[
 # place's or a body's name ("South Korea", "Foreign Ministry"): neither is a person.
 _TITLE_WORDS = frozenset("""Prime Minister Foreign Defense Defence President Secretary General Secretary-General
     Chancellor Chief Spokesperson Spokeswoman Spokesman Director Head Chairman Senator Ambassador Deputy Vice
-    Former PM Mr Mrs Ms Dr Professor Analyst Expert Political Scientist Chinese Japanese Russian French American
+    Former PM Governor Mayor Mr Mrs Ms Dr Professor Analyst Expert Political Scientist Chinese Japanese Russian French American
     British German Indian Korean Australian NATO The A An According When Where Who What Why How Which Did Does
     Is Was And But So Then Earlier Last Recently""".split())
-_NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration News Asia Korea Zealand Pacific
-    Embassy Alliance Organization Organisation Treaty Summit Office Center Centre Institute Academy Sciences
-    Studies Council Union States Kingdom Sea Ocean War Program Programme Partnership Forum Daily Times Post
-    Agency Committee Forces Force Staff Department Affairs Government Parliament Party University School
-    Economics Bank Region Strait Review Japan China Russia Ukraine India Europe America Tokyo Beijing Moscow
-    Washington Brussels Vilnius Lithuania Finland Sweden Turkey Hungary Georgia Denmark France Britain
-    Belgium Australia Taiwan Asia-Pacific Indo-Pacific""".split())
+_NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration News Embassy Alliance Organization
+    Organisation Treaty Summit Office Center Centre Institute Academy Sciences Studies Council Union States Kingdom
+    Republic Sea Ocean River Mountains Peninsula Strait Region Province City War Program Programme Partnership Forum
+    Daily Times Post Agency Committee Forces Force Staff Department Affairs Government Parliament Party University
+    School Economics Bank Review""".split())
+# A name opening with one of these is a place: South Korea, New Zealand, East Asia.
+_PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Western Central New Upper Lower".split())
 _POSSESSIVE_HER_NOT_BEFORE = frozenset("about to on in at for with that and or by from of as than".split())
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
@@ -108,7 +110,9 @@ def leans_on_earlier(question: str) -> bool:
 
 def _read_after(question: str, previous: Reading, previous_answer: str) -> Reading:
     """`question` read after the turn whose (already read) question is `previous` and answer `previous_answer`."""
-    if previous.text == question or not leans_on_earlier(question):
+    if previous.text == question:
+        return previous  # asked again: read as it was the first time
+    if not leans_on_earlier(question):
         return Reading(question)
     earlier = previous.text
     # A refusal says nothing the follow-up could point into.
@@ -135,7 +139,7 @@ def named_people(text: str) -> list[str]:
         # Spokesperson Mao Ning" → "Mao Ning"; "South Korea" → nothing).
         cut = max((i + 1 for i, w in enumerate(words) if w in _TITLE_WORDS or w in _NOT_PERSON_WORDS), default=0)
         words = words[cut:]
-        if not words:
+        if not words or words[0] in _PLACE_OPENERS:
             continue
         if len(words) == 1 and not _asked_about(text, words[0]):
             continue  # a lone capitalised word is a person only when asked about ("Who is Kashin?")

@@ -43,6 +43,8 @@ def test_terms_of_every_corpus_line_are_what_bm25_indexes():
     (["What did Mao Ning say about NATO?"], "And Li Shangfu?", "And Li Shangfu?"),
     (["What did Yukio Hatoyama say about Russia?"], "And about Ukraine?",
      "What did Yukio Hatoyama say about Ukraine?"),
+    (["What did Lavrov say on Monday about Korea?"], "And about Taiwan?", "What did Lavrov say on Monday about Taiwan?"),
+    (["Was the office opened on time?"], "And about Taiwan?", "And about Taiwan?"),
     # "it" stays: the earlier turn goes along as context
     (["What did the Nikkei report about NATO and Japan?"], "When is it supposed to open?",
      "When is it supposed to open?"),
@@ -100,6 +102,7 @@ def test_named_people(text: str, people: list[str]):
     ("What did Russia's foreign minister say?", Asked()),  # a role, not a name to look for
     ("Who is the mayor of Tokyo?", Asked("who", missing="name the mayor", focus="mayor")),
     ("Which country might Japan try to involve?", Asked()),
+    ("What did he say about the office?", Asked()),  # "he" is for the conversation to name
 ])
 def test_what_a_question_asks_for(question: str, expected: Asked):
     assert asked(question) == expected
@@ -130,6 +133,10 @@ def test_a_sentence_holds_the_asked_fact(kind: str, counted: str, text: str, hel
     ("Beijing", "Analysts call Beijing's reaction natural.", True),
     ("Kistanov", "Valery Kistanov, head of the Center for Japanese Studies, said in a conversation.", True),
     ("Russia", "Russian Foreign Minister Sergei Lavrov said the region is open.", True),
+    ("china", "Chinese officials said the plan is wrong.", True),  # a reader types in lower case
+    ("Li", "Lithuania hosted the summit and said so.", False),  # a short name is no prefix of others
+    ("Mao", "Many officials said nothing.", False),
+    ("India", "Indiana voters said no.", False),
 ])
 def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
     assert speaks(speaker, text) is speaking
@@ -158,3 +165,13 @@ def test_a_refused_earlier_turn_gives_the_follow_up_nothing_to_point_into():
     refused = Turn("Who is Vasily Kashin?", "The articles don't say. The closest passages are listed below.")
     reading = read_in_conversation("What does he think?", [refused])
     assert reading == Reading("What does Vasily Kashin think?", context=refused.question, named="Vasily Kashin")
+
+
+def test_a_follow_up_asked_twice_is_read_as_the_first_time():
+    first = read_in_conversation("Where is it?", [Turn("What did China say about the office?")])
+    again = read_in_conversation("Where is it?", [Turn("What did China say about the office?"), Turn("Where is it?")])
+    assert again == first
+
+
+def test_places_and_bodies_are_no_people():
+    assert named_people("Tokyo Governor Yuriko Koike met New Zealand and East Asia leaders") == ["Yuriko Koike"]
