@@ -189,16 +189,25 @@ class RAG:
             _log.info("now serving index build %s", build.name)
             return True
 
-    def watch(self, interval_s: float = 2.0) -> threading.Thread:
-        """Reload in the background whenever `index` publishes a new build (for servers)."""
-        def loop() -> None:
-            while True:
-                time.sleep(interval_s)
-                self.reload()
+    def watch(self, interval_s: float = 2.0) -> threading.Event:
+        """Reload in the background whenever `index` publishes a new build (for servers); setting the
+        returned event stops the watch.
 
-        thread = threading.Thread(target=loop, name="index-watch", daemon=True)
-        thread.start()
-        return thread
+        Whatever fails while looking (a build folder removed as it is read, an odd `CURRENT`) is logged and
+        the watch goes on: the loaded build keeps serving, and a later look finds the next good one.
+        """
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - a watcher that dies leaves the server on an old build for good
+                    _log.exception("looking for a new index build in %s failed; still serving build %s",
+                                   self.settings.index_dir, self._state.index.build_id)
+
+        threading.Thread(target=loop, name="index-watch", daemon=True).start()
+        return stop
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""

@@ -180,3 +180,34 @@ def test_rebuild_while_answering_swaps_atomically(corpus_copy: Path, embedder: E
         thread.join()
     assert errors == [] and len(answered) > 10
     assert rag.manifest["build_id"] != old
+
+
+def test_the_watcher_logs_a_failed_look_and_goes_on(corpus_copy: Path, embedder: Embedder, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture):
+    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    rag = RAG(settings, embedder)
+    old = rag.manifest["build_id"]
+    pointer = settings.index_dir / "CURRENT"
+    # An unreadable pointer (a folder where the file should be) raises no RagError, as a build
+    # folder removed while it is read does not.
+    pointer.unlink()
+    pointer.mkdir()
+    stop = rag.watch(interval_s=0.05)
+    try:
+        assert _eventually(lambda: "looking for a new index build" in caplog.text)
+        assert rag.ask("Who opposed the Tokyo office?").citations  # the loaded build still serves
+        pointer.rmdir()
+        ensure_index(settings, embedder, force=True)
+        assert _eventually(lambda: rag.manifest["build_id"] != old)  # and the watcher swaps in the next one
+    finally:
+        stop.set()
+
+
+def _eventually(condition, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
