@@ -40,8 +40,8 @@ import numpy as np
 from rag.asked import Asked, asked, holds, refusal, speaks
 from rag.citations import cite
 from rag.index import LoadedIndex
-from rag.schema import Answer, AnswererError, Citation, Document, Passage, Reading, Sentence
-from rag.terms import TermPostings, terms
+from rag.schema import Answer, AnswererError, Citation, Document, Passage, Reading
+from rag.terms import TermPostings, name_terms, terms
 from rag.text import split_sentences, word_count
 
 REFUSAL = refusal(Asked(), [])
@@ -52,7 +52,6 @@ TYPED_KINDS = ("when", "how many", "how old", "where")  # only sentences holding
 SCOPE_WEIGHT = 0.1  # the question's words in the sentence's paragraph (and the one before)
 SCOPE_SHARE = 0.6  # how much of the scope's overlap counts toward the overlap floor
 NAME_WEIGHT = 0.15  # the question's names missing from the sentence's paragraph (and the one before)
-NAME_SHARE = 0.7  # of a term's mid-sentence uses that are capitalised, for it to be a name
 SPEAKER_BONUS = 0.1  # the asked-about speaker speaks in the sentence's paragraph (or the one before)
 NEIGHBOUR_CREDIT = 1.0  # times the neighbour's cosine: what a reader's word earns through it
 NEW_ARTICLE_BONUS = 0.05
@@ -70,18 +69,6 @@ _QUESTION_WORDS = set(terms("who whom whose what which when where why how did do
 _LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 _WORD = re.compile(r"[\w’'-]+")
-
-
-def _name_terms(sentences: Sequence[Sentence]) -> frozenset[str]:
-    """Terms written capitalised in at least NAME_SHARE of their uses past a sentence's first word."""
-    capitalised: Counter[str] = Counter()
-    uses: Counter[str] = Counter()
-    for sentence in sentences:
-        for word in _WORD.findall(sentence.clean)[1:]:
-            for term in terms(word):
-                uses[term] += 1
-                capitalised[term] += word[0].isupper()
-    return frozenset(t for t, n in uses.items() if capitalised[t] >= NAME_SHARE * n)
 
 
 class Answerer(Protocol):
@@ -133,7 +120,7 @@ class ExtractiveAnswerer:
         self._scope_postings = TermPostings([frozenset(terms(text)) for text in self._scope_text])
         # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
         # a sentence whose paragraph lacks a name the question asks about answers another question.
-        self._name_terms = _name_terms(index.sentences)
+        self._name_terms = name_terms(s.clean for s in index.sentences)
         # Names as the articles write them, for a refusal that says what they do mention.
         self._names = {m.group(0).lower(): m.group(0) for s in index.sentences for m in _CAPITALISED.finditer(s.clean)}
 

@@ -47,7 +47,8 @@ from rag.vocabulary import Neighbours, word_neighbours
 
 FORMAT_VERSION = 2  # 2: neighbours.json (word neighbours, see rag/vocabulary.py)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
-READER_VERSION = 1
+# 2: sentence-opening words ("Moreover") are words with neighbours, not names.
+READER_VERSION = 2
 # Below this many vectors exact search is fast enough; above it HNSW keeps
 # queries well under the query embedding's ~11 ms. Measured (benchmarks/,
 # one thread): exact 0.8 ms at 20k vectors, 5 ms at 100k; HNSW 0.1-0.4 ms at

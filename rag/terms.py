@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import bm25s
 import Stemmer
@@ -84,3 +85,20 @@ class TermPostings:
     def holding(self, term: str) -> frozenset[int]:
         """Units that contain `term` or a word of its family."""
         return frozenset().union(*(self._postings[t] for t in family_in(term, self._vocabulary)))
+
+
+NAME_SHARE = 0.7  # of a term's uses past a sentence's first word that are capitalised, for it to be a name
+_WRITTEN_WORD = re.compile(r"[\w’'-]+")
+
+
+def name_terms(sentences: Iterable[str]) -> frozenset[str]:
+    """Terms written capitalised in at least NAME_SHARE of their uses past a sentence's first word ("Kashin",
+    "Sweden"): what the articles treat as names."""
+    capitalised: Counter[str] = Counter()
+    uses: Counter[str] = Counter()
+    for sentence in sentences:
+        for word in _WRITTEN_WORD.findall(sentence)[1:]:
+            for term in terms(word):
+                uses[term] += 1
+                capitalised[term] += word[0].isupper()
+    return frozenset(t for t, n in uses.items() if capitalised[t] >= NAME_SHARE * n)

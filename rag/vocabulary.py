@@ -25,7 +25,7 @@ import faiss
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.terms import terms
+from rag.terms import name_terms, terms
 
 NEIGHBOUR_MIN = 0.6
 NEIGHBOURS_PER_TERM = 3
@@ -37,19 +37,17 @@ Neighbours = dict[str, tuple[tuple[str, float], ...]]
 
 def word_neighbours(texts: Iterable[str], embedder: Embedder) -> Neighbours:
     """For each term of `texts`, the terms of other words that the model puts closest to it."""
+    texts = list(texts)
     surface: dict[str, Counter[str]] = {}
-    capitalised: Counter[str] = Counter()
     for text in texts:
         for match in _WORD.finditer(text):
-            word = match.group(0)
-            found = terms(word)
-            if len(found) != 1:
-                continue
-            surface.setdefault(found[0], Counter())[word.lower()] += 1
-            capitalised[found[0]] += word[0].isupper()
+            found = terms(match.group(0))
+            if len(found) == 1:
+                surface.setdefault(found[0], Counter())[match.group(0).lower()] += 1
     uses = {term: sum(forms.values()) for term, forms in surface.items()}
-    # A term written capitalised nearly everywhere is a name, not a word with synonyms.
-    vocabulary = [t for t in sorted(uses, key=lambda t: (-uses[t], t)) if capitalised[t] < 0.7 * uses[t]]
+    # A name is no word with synonyms.
+    names = name_terms(texts)
+    vocabulary = [t for t in sorted(uses, key=lambda t: (-uses[t], t)) if t not in names]
     vocabulary = vocabulary[:NEIGHBOUR_VOCABULARY]
     if len(vocabulary) < 2:
         return {}
