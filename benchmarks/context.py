@@ -22,6 +22,7 @@ from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder, resolve_model_path
 from rag.evaluate import Question, load_questions
 from rag.pipeline import RAG, ensure_index, load_embedder
+from rag.retrieval import search_on_one_thread
 from rag.schema import Document
 
 DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
@@ -72,6 +73,7 @@ class Context:
 
 def open_context(sizes: Sizes, work: Path) -> Context:
     """Load the model twice (project and bare), build the five-article index in `work/index`."""
+    search_on_one_thread()  # as `python -m rag serve` does: latency rows measure what a server runs
     settings = Settings.load(env={}, index_dir=work / "index")
     with contextlib.redirect_stderr(io.StringIO()):  # progress bars of model loading and embedding
         embedder = load_embedder(settings)

@@ -28,10 +28,9 @@ several things). A sentence that ends in a colon introduces the next one
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -39,9 +38,9 @@ import numpy as np
 
 from rag.asked import Asked, asked, holds, refusal, speaks
 from rag.citations import cite
-from rag.index import LoadedIndex
-from rag.schema import Answer, AnswererError, Citation, Document, Passage, Reading
-from rag.terms import TermPostings, name_terms, terms
+from rag.schema import Answer, AnswererError, Citation, Passage, Reading, Retrieval
+from rag.sentence_store import SentenceStore
+from rag.terms import terms
 from rag.text import split_sentences, word_count
 
 REFUSAL = refusal(Asked(), [])
@@ -67,14 +66,23 @@ UNKNOWN_SHARE = 0.6  # of the question's word weight, on words absent from every
 _QUESTION_WORDS = set(terms("who whom whose what which when where why how did does do is are was were "
                             "say said tell about many much name"))
 _LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
-_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 _WORD = re.compile(r"[\w’'-]+")
 
 
 class Answerer(Protocol):
-    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
-        """An answer to the question `reading` stands for, from `passages` only."""
+    def answer(self, reading: Reading, retrieval: Retrieval) -> Answer:
+        """The finished answer to the question `reading` stands for, from the retrieved passages only."""
         ...
+
+
+def _finished(reading: Reading, retrieval: Retrieval, started: float, text: str,
+              citations: Sequence[Citation] = ()) -> Answer:
+    """The answer as every interface shows it: the question as asked, all listed passages, stage timings."""
+    timings = dict(retrieval.timings_ms)
+    timings["answer"] = (time.perf_counter() - started) * 1000
+    timings["total"] = sum(timings.values())
+    return Answer(question=reading.question or reading.text, text=text, citations=tuple(citations),
+                  passages=retrieval.passages, refused=not citations, timings_ms=timings)
 
 
 @dataclass(frozen=True)
@@ -90,69 +98,39 @@ class _Candidate:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, index: LoadedIndex, documents: Mapping[str, Document], min_relevance: float = 0.4,
-                 min_overlap: float = 0.2, keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120,
-                 url_prefix: str = "") -> None:
-        missing = {s.doc_id for s in index.sentences} - set(documents)
-        if missing:
-            raise ValueError(f"the index cites articles that are not loaded: {sorted(missing)[:3]}")
-        self.index = index
-        self.documents = documents
+    def __init__(self, store: SentenceStore, min_relevance: float = 0.4, min_overlap: float = 0.2,
+                 keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120, url_prefix: str = "") -> None:
+        self.store = store
         self.min_relevance = min_relevance
         self.min_overlap = min_overlap
         self.keep_ratio = keep_ratio
         self.max_words = max_words
         self.max_list_words = max_list_words
         self.url_prefix = url_prefix
-        sentence_terms = [frozenset(terms(s.clean)) for s in index.sentences]
-        self._postings = TermPostings(sentence_terms)
-        df = Counter(t for ts in sentence_terms for t in ts)
-        n = max(len(sentence_terms), 1)
-        self._idf = {t: math.log(1 + n / count) for t, count in df.items()}
-        self._unseen_idf = math.log(1 + n)
-        # A sentence's scope is its paragraph and the one before: quotes are attributed there
-        # ("…," Kashin concluded) and a paragraph opening with "He" continues the one before.
-        paragraphs = {(d.doc_id, p.n): p.clean or p.text for d in documents.values() for p in d.body}
-        self._scope_text = [" ".join(t for t in (paragraphs.get((s.doc_id, s.paragraph - 1), ""),
-                                                  paragraphs.get((s.doc_id, s.paragraph), "")) if t)
-                            for s in index.sentences]
-        self._document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
-        self._scope_postings = TermPostings([frozenset(terms(text)) for text in self._scope_text])
-        # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
-        # a sentence whose paragraph lacks a name the question asks about answers another question.
-        self._name_terms = name_terms(s.clean for s in index.sentences)
-        # Names as the articles write them, for a refusal that says what they do mention.
-        self._names = {m.group(0).lower(): m.group(0) for s in index.sentences for m in _CAPITALISED.finditer(s.clean)}
 
-    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
+    def answer(self, reading: Reading, retrieval: Retrieval) -> Answer:
+        started = time.perf_counter()
         asked_for = asked(reading.text)
-        weights, candidates = self._ranked(reading, passages, query_vector, asked_for)
+        weights, candidates = self._ranked(reading, retrieval, asked_for)
         if not candidates or not candidates[0].holds_asked:
-            text = refusal(asked_for, self._mentioned(reading.text))
-            return Answer(question=reading.text, text=text, citations=(), passages=tuple(passages), refused=True)
-        citations = []
-        parts = []
-        for n, candidate in enumerate(self._select(reading.text, candidates, weights, asked_for), start=1):
-            citation = self._cite(n, candidate.sentence_id)
-            citations.append(citation)
-            parts.append(f"{citation.clean} [{n}]")
-        return Answer(question=reading.text, text=" ".join(parts), citations=tuple(citations),
-                      passages=tuple(passages), refused=False)
+            return _finished(reading, retrieval, started, refusal(asked_for, self._mentioned(reading.text)))
+        citations = [self._cite(n, candidate.sentence_id) for n, candidate
+                     in enumerate(self._select(reading.text, candidates, weights, asked_for), start=1)]
+        return _finished(reading, retrieval, started, " ".join(f"{c.clean} [{c.n}]" for c in citations), citations)
 
-    def evidence(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray,
-                 limit: int = 8) -> list[Citation]:
+    def evidence(self, reading: Reading, retrieval: Retrieval, limit: int = 8) -> list[Citation]:
         """The `limit` best sentences as citations numbered from 1; empty when none answers the question."""
-        _, candidates = self._ranked(reading, passages, query_vector, asked(reading.text))
+        _, candidates = self._ranked(reading, retrieval, asked(reading.text))
         if not candidates or not candidates[0].holds_asked:
             return []
         return [self._cite(n, c.sentence_id) for n, c in enumerate(candidates[:limit], start=1)]
 
-    def _ranked(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray,
+    def _ranked(self, reading: Reading, retrieval: Retrieval,
                 asked_for: Asked) -> tuple[dict[str, float], list[_Candidate]]:
         """The question's term weights and its sentences best first, those holding the asked fact ahead of
         the others; no sentences when none is about the question at all."""
         weights = self._weights(reading)
-        candidates = self._score(passages, query_vector, weights, asked_for, reading)
+        candidates = self._score(retrieval.answered_from, retrieval.query_vector, weights, asked_for, reading)
         if not candidates or not self._answers(candidates[0], weights, asked_for):
             return weights, []
         # A sentence holding the asked fact ("2024" for a "when") leads when it is about the question
@@ -170,7 +148,7 @@ class ExtractiveAnswerer:
         # A reader typing in lower case still names things; one who capitalises names only those.
         typed_case = question != question.lower()
         for word in [*_WORD.findall(question), ""]:
-            written = self._names.get(word.lower().removesuffix("'s").removesuffix("’s"))
+            written = self.store.names.get(word.lower().removesuffix("'s").removesuffix("’s"))
             if written and (word[:1].isupper() or not typed_case):
                 run.append(written)
                 continue
@@ -180,18 +158,19 @@ class ExtractiveAnswerer:
         return list(dict.fromkeys(names))
 
     def _weights(self, reading: Reading) -> dict[str, float]:
-        weights = {t: CONTEXT_WEIGHT * self._idf.get(t, self._unseen_idf)
+        idf, unseen = self.store.idf, self.store.unseen_idf
+        weights = {t: CONTEXT_WEIGHT * idf.get(t, unseen)
                    for t in set(terms(reading.context)) - _QUESTION_WORDS}
         # The new question's own words outweigh those carried over from the last turn, and a name put in
         # for "he" only says whose words are asked about: "Li warned…" answers "What did he say?".
         named = set(terms(reading.named))
-        weights |= {t: (NAMED_WEIGHT if t in named else 1.0) * self._idf.get(t, self._unseen_idf)
+        weights |= {t: (NAMED_WEIGHT if t in named else 1.0) * idf.get(t, unseen)
                     for t in set(terms(reading.text)) - _QUESTION_WORDS}
         return weights
 
     def _answers(self, best: _Candidate, weights: dict[str, float], asked_for: Asked) -> bool:
         """Whether the best sentence is close enough to the question to answer it at all."""
-        if any(not self._postings.holding(t) for t in terms(asked_for.focus)):
+        if any(not self.store.postings.holding(t) for t in terms(asked_for.focus)):
             return False
         if best.relevance < self.min_relevance:
             return False
@@ -199,7 +178,7 @@ class ExtractiveAnswerer:
             return True
         # A question mostly about words no article uses ("the mayor of Tokyo")
         # is not answered by a sentence that merely shares the rest.
-        unknown = sum(w for t, w in weights.items() if not self._postings.holding(t))
+        unknown = sum(w for t, w in weights.items() if not self.store.postings.holding(t))
         if unknown >= UNKNOWN_SHARE * sum(weights.values()):
             return False
         # A sentence sharing few of the question's words answers only if it is a
@@ -211,26 +190,26 @@ class ExtractiveAnswerer:
         # A sentence is read in its passage: "China is raising its voice of
         # opposition" answers a question about the office because the sentence
         # before it is about the office.
+        store = self.store
         chunk_of: dict[int, int] = {}
         for passage in passages:
-            for sentence_id in self.index.chunk_sentences[passage.chunk.chunk_id]:
+            for sentence_id in store.chunk_sentences[passage.chunk.chunk_id]:
                 chunk_of.setdefault(sentence_id, passage.chunk.chunk_id)
         if not chunk_of:
             return []
         ids = sorted(chunk_of)
         chunk_ids = sorted(set(chunk_of.values()))
-        chunk_cosine = dict(zip(chunk_ids, self.index.chunk_vectors.reconstruct_batch(chunk_ids) @ query_vector,
-                                strict=True))
-        cosines = self.index.sentence_vectors[ids] @ query_vector
+        chunk_cosine = dict(zip(chunk_ids, store.chunk_vectors(chunk_ids) @ query_vector, strict=True))
+        cosines = store.vectors[ids] @ query_vector
         total = sum(weights.values()) or 1.0
-        holding = {t: self._postings.holding(t) for t in weights}
-        in_scope = {t: self._scope_postings.holding(t) for t in weights}
-        passage_covered = {c: frozenset(t for t in weights if not holding[t].isdisjoint(self.index.chunk_sentences[c]))
+        holding = {t: store.postings.holding(t) for t in weights}
+        in_scope = {t: store.scope_postings.holding(t) for t in weights}
+        passage_covered = {c: frozenset(t for t in weights if not holding[t].isdisjoint(store.chunk_sentences[c]))
                            for c in chunk_ids}
-        names = {t for t in weights if t in self._name_terms}
-        alternatives = {t: [(n, NEIGHBOUR_CREDIT * c) for n, c in self.index.neighbours.get(t, ()) if n not in weights]
+        names = {t for t in weights if t in store.name_terms}
+        alternatives = {t: [(n, NEIGHBOUR_CREDIT * c) for n, c in store.neighbours.get(t, ()) if n not in weights]
                         for t in weights if t not in names}
-        holding_alternative = {n: self._postings.holding(n) for close in alternatives.values() for n, _ in close}
+        holding_alternative = {n: store.postings.holding(n) for close in alternatives.values() for n, _ in close}
         said_before = reading.earlier_answer
         names_total = sum(weights[t] for t in names) or 1.0
         # "What did Brazil say": Brazil must speak somewhere in the sentence's article, not only be named.
@@ -251,19 +230,19 @@ class ExtractiveAnswerer:
             covered = frozenset(t for t, c in credit.items() if c > 0)
             overlap = sum(weights[t] * c for t, c in credit.items()) / total
             scope_overlap = sum(weights[t] for t in weights if sentence_id in in_scope[t]) / total
-            doc_id = self.index.sentences[sentence_id].doc_id
+            doc_id = store.sentences[sentence_id].doc_id
             if doc_id not in speaking:
-                speaking[doc_id] = speaks(asked_for.speaker, self._document_text[doc_id])
-            holds_asked = holds(asked_for.kind, self._span_text(sentence_id), asked_for.counted) and speaking[doc_id]
+                speaking[doc_id] = speaks(asked_for.speaker, store.document_text[doc_id])
+            holds_asked = holds(asked_for.kind, store.span_text(sentence_id), asked_for.counted) and speaking[doc_id]
             absent = sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total
             # A follow-up wants something new: what the last answer said is no answer to it. One that asks
             # the same again with another question word ("Where…?" then "When?") is often answered by the
             # very same sentence, so there it earns as much as it otherwise loses.
             repeated = 0.0
-            if said_before and self.index.sentences[sentence_id].clean in said_before:
+            if said_before and store.sentences[sentence_id].clean in said_before:
                 repeated = -REPEAT_PENALTY if reading.asks_again else REPEAT_PENALTY
             # Its article has the speaker speak; its own paragraph having them speak is better still.
-            scope = self._scope_text[sentence_id]
+            scope = store.scope_text[sentence_id]
             if asked_for.speaker and scope not in speaking_here:
                 speaking_here[scope] = speaks(asked_for.speaker, scope)
             attributed = SPEAKER_BONUS if asked_for.speaker and speaking_here[scope] else 0.0
@@ -275,20 +254,17 @@ class ExtractiveAnswerer:
                                      holds_asked))
         return sorted(scored, key=lambda c: -c.relevance)
 
-    def _span_text(self, sentence_id: int) -> str:
-        return " ".join(self.index.sentences[i].clean for i in self._span_ids(sentence_id))
-
     def _select(self, question: str, candidates: list[_Candidate], weights: dict[str, float],
                 asked_for: Asked) -> list[_Candidate]:
         listing = bool(_LIST_QUESTION.search(question))
         budget = self.max_list_words if listing else self.max_words
-        sentences = self.index.sentences
+        sentences = self.store.sentences
         best = candidates[0]
         chosen = [best]
         words = self._words(best.sentence_id)
         cited_docs = {sentences[best.sentence_id].doc_id}
         covered = set(best.covered)
-        inside = set(self._span_ids(best.sentence_id))
+        inside = set(self.store.span_ids(best.sentence_id))
         # The rarest question word the best sentence has is what the question is
         # about. On a list question, a sentence of another article that has it,
         # in a passage about the rest of the question, is a further answer even
@@ -314,33 +290,24 @@ class ExtractiveAnswerer:
                     or self._repeats(candidate, chosen)):
                 continue
             chosen.append(candidate)
-            inside.update(self._span_ids(candidate.sentence_id))
+            inside.update(self.store.span_ids(candidate.sentence_id))
             words += length
             cited_docs.add(sentence.doc_id)
             covered |= candidate.covered
         return chosen
 
     def _words(self, sentence_id: int) -> int:
-        return sum(word_count(self.index.sentences[i].clean) for i in self._span_ids(sentence_id))
-
-    def _span_ids(self, sentence_id: int) -> list[int]:
-        """The sentence, plus the next one when it ends with a colon that introduces it."""
-        sentences = self.index.sentences
-        ids = [sentence_id]
-        following = sentence_id + 1
-        if sentences[sentence_id].clean.endswith(":") and following < len(sentences) \
-                and sentences[following].doc_id == sentences[sentence_id].doc_id:
-            ids.append(following)
-        return ids
+        return sum(word_count(self.store.sentences[i].clean) for i in self.store.span_ids(sentence_id))
 
     def _cite(self, n: int, sentence_id: int) -> Citation:
-        ids = self._span_ids(sentence_id)
-        first, last = self.index.sentences[ids[0]], self.index.sentences[ids[-1]]
-        return cite(n, self.documents[first.doc_id], first.paragraph, first.start, last.end,
-                    " ".join(self.index.sentences[i].clean for i in ids), self.url_prefix)
+        sentences = self.store.sentences
+        ids = self.store.span_ids(sentence_id)
+        first, last = sentences[ids[0]], sentences[ids[-1]]
+        return cite(n, self.store.documents[first.doc_id], first.paragraph, first.start, last.end,
+                    " ".join(sentences[i].clean for i in ids), self.url_prefix)
 
     def _repeats(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
-        vectors = self.index.sentence_vectors
+        vectors = self.store.vectors
         return any(float(vectors[candidate.sentence_id] @ vectors[c.sentence_id]) > DUPLICATE_COSINE for c in chosen)
 
 
@@ -374,15 +341,14 @@ class LLMAnswerer:
         self.timeout_s = timeout_s
         self.sources = sources
 
-    def answer(self, reading: Reading, passages: Sequence[Passage], query_vector: np.ndarray) -> Answer:
-        given = self.evidence_source.evidence(reading, passages, query_vector, limit=self.sources)
+    def answer(self, reading: Reading, retrieval: Retrieval) -> Answer:
+        started = time.perf_counter()
+        given = self.evidence_source.evidence(reading, retrieval, limit=self.sources)
         if not given:
-            return Answer(question=reading.text, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
+            return _finished(reading, retrieval, started, REFUSAL)
         reply = self._complete(self._messages(reading.text, reading.context, given))
         text, citations = _keep_cited(reply, given)
-        if not citations:
-            return Answer(question=reading.text, text=REFUSAL, citations=(), passages=tuple(passages), refused=True)
-        return Answer(question=reading.text, text=text, citations=citations, passages=tuple(passages), refused=False)
+        return _finished(reading, retrieval, started, text if citations else REFUSAL, citations)
 
     def _messages(self, question: str, context: str, given: list[Citation]) -> list[dict[str, str]]:
         sources = "\n".join(f"[{c.n}] ({c.title}) {json.dumps(c.clean, ensure_ascii=False)}" for c in given)

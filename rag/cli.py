@@ -26,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
                                  k=getattr(args, "k", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None))
+        if args.run in (cmd_ask, cmd_eval, cmd_serve):
+            from rag.retrieval import search_on_one_thread
+
+            search_on_one_thread()
         return args.run(args, settings)
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)

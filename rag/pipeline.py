@@ -6,25 +6,24 @@ and answerer form one immutable `_State`; a rebuild produces a new state that
 is swapped in with a single assignment, so a request in flight finishes on the
 state it started with.
 
-A follow-up question is first read against the conversation
-(`questions.read_in_conversation`: "he" named, a bare "When?" completed), then
-searched with the earlier question too: its own vector counts fully, the
-earlier one's at `FOLLOWUP_WEIGHT`, and the answerer weighs the new words
-above the old. An earlier turn given without its answer is answered again.
+A question travels through three stages, each owning its part:
+
+    questions.read_in_conversation   the question made to stand alone ("he" named, "When?" completed)
+    Retriever.search                 encoded, blended with the earlier turn, dense + BM25, fused
+    Answerer.answer                  sentences scored and cited: the finished Answer
+
+The pipeline only wires them; an earlier turn given without its answer is
+answered again first, since a follow-up may point into that answer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-import faiss
-import numpy as np
 
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
@@ -40,14 +39,26 @@ from rag.index import (
     load_index,
     stale_reasons,
 )
-from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
+from rag.questions import (
+    leans_on_earlier,
+    normalise_question,
+    read_in_conversation,
+    searchable,
+)
 from rag.retrieval import Retriever
-from rag.schema import (Answer, CorpusError, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
-                        Turn)
+from rag.schema import (
+    Answer,
+    CorpusError,
+    Document,
+    IndexCorruptError,
+    QuestionError,
+    RagError,
+    StaleIndexError,
+    Turn,
+)
+from rag.sentence_store import SentenceStore
 
 _log = logging.getLogger(__name__)
-FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
-STANDALONE_FOLLOWUP_WEIGHT = 0.3  # the same, once "he" is named or "When?" completed: it needs less of the turn
 
 
 @dataclass(frozen=True)
@@ -118,15 +129,11 @@ class RAG:
 
     def __init__(self, settings: Settings, embedder: Embedder, documents: Sequence[Document] | None = None) -> None:
         """`documents`, when the caller has just read the corpus (as `open` has), spare reading it again."""
-        # One query searches a few thousand vectors at most before HNSW takes
-        # over; FAISS's threads cost more to start than they save there, and
-        # concurrent requests already use both cores (measured in benchmarks/).
-        faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
+        self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
         self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
-        self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
 
     @classmethod
     def open(cls, settings: Settings, build: bool = True,
@@ -162,10 +169,12 @@ class RAG:
             raise StaleIndexError(f"the corpus in {self.settings.corpus_dir} changed since the index was built; "
                                   "run `python -m rag index`")
         s = self.settings
-        retriever = Retriever(index, self.embedder, candidates=s.candidates, rrf_k=s.rrf_k, max_per_doc=s.max_per_doc)
-        extractive = ExtractiveAnswerer(index, by_id, min_relevance=s.min_relevance, min_overlap=s.min_overlap,
-                                        keep_ratio=s.keep_ratio, max_words=s.max_answer_words,
-                                        max_list_words=s.max_list_words, url_prefix=s.public_url or s.root_path)
+        retriever = Retriever(index, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
+                              max_per_doc=s.max_per_doc)
+        extractive = ExtractiveAnswerer(SentenceStore.from_index(index, by_id), min_relevance=s.min_relevance,
+                                        min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
+                                        max_words=s.max_answer_words, max_list_words=s.max_list_words,
+                                        url_prefix=s.public_url or s.root_path)
         answerer: Answerer = extractive
         if s.answerer == "llm":
             answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
@@ -214,40 +223,30 @@ class RAG:
         return self._ask(question, history, k, answer_last_turn=True)
 
     def _ask(self, question: str, history: Sequence[Turn], k: int | None, answer_last_turn: bool) -> Answer:
-        started = time.perf_counter()
         question = normalise_question(question, self.settings.max_question_chars)
-        searched = searchable(question)
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
         if answer_last_turn:
-            history = self._with_last_answer(searched, history, k)
-        reading = read_in_conversation(searched, history)
-        search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
-        # BM25 runs while the model encodes (torch releases the GIL): the
-        # lexical half of retrieval costs no wall time.
-        lexical = self._lexical_pool.submit(state.retriever.lexical_ranking, search_text)
-        vector = self.embedder.encode_query(reading.text)
-        if reading.context:
-            # A question made to stand alone ("What did Li Shangfu say…") needs less of the turn before.
-            weight = STANDALONE_FOLLOWUP_WEIGHT if reading.named or reading.text != searched else FOLLOWUP_WEIGHT
-            vector = vector + weight * self.embedder.encode_query(reading.context)
-            vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-        embedded = time.perf_counter()
-        passages = state.retriever.search(search_text, k=k, listed=self.settings.passages_listed,
-                                          query_vector=vector, lexical=lexical.result())
-        retrieved = time.perf_counter()
-        answer = replace(state.answerer.answer(reading, passages[:k], vector), question=question)
-        done = time.perf_counter()
-        timings = {"embed": (embedded - started) * 1000, "retrieve": (retrieved - embedded) * 1000,
-                   "answer": (done - retrieved) * 1000, "total": (done - started) * 1000}
-        return replace(answer, passages=tuple(passages), timings_ms=timings)
+            history = self._with_last_answer(question, history, k)
+        reading = read_in_conversation(question, history)
+        return state.answerer.answer(reading, state.retriever.search(reading, k, self.settings.passages_listed))
+
+    def close(self) -> None:
+        """Stop the worker threads; a closed RAG answers no more questions."""
+        self._lexical_pool.shutdown(wait=True)
+
+    def __enter__(self) -> RAG:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _with_last_answer(self, question: str, history: Sequence[Turn], k: int) -> Sequence[Turn]:
         """`history` whose last turn carries its answer when `question` leans on it; a caller that kept
         only the questions gets that turn answered again here."""
-        if not history or history[-1].answer or not leans_on_earlier(question):
+        if not history or history[-1].answer or not leans_on_earlier(searchable(question)):
             return history
         last = history[-1]
         try:

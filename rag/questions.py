@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rag.asked import REFUSAL_TAIL
 from rag.schema import QuestionError, Reading, Turn
@@ -92,12 +93,22 @@ def searchable(question: str) -> str:
 
 
 def read_in_conversation(question: str, history: Sequence[Turn]) -> Reading:
-    """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it."""
+    """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it.
+
+    The reading is of the question's words (`searchable`); `Reading.question` keeps it as it was put.
+    """
     earlier: Reading | None = None
     for number, turn in enumerate(history):
-        asked_then = turn.question.strip()
+        asked_then = searchable(turn.question.strip())
         earlier = _read_after(asked_then, earlier, history[number - 1].answer) if earlier else Reading(asked_then)
-    return _read_after(question, earlier, history[-1].answer) if earlier else Reading(question)
+    searched = searchable(question)
+    reading = _read_after(searched, earlier, history[-1].answer) if earlier else Reading(searched)
+    return replace(reading, question=question)
+
+
+def rewritten(reading: Reading) -> bool:
+    """Whether the reading made the question stand alone ("he" named, "When?" completed, a subject swapped)."""
+    return bool(reading.named) or reading.text != searchable(reading.question or reading.text)
 
 
 def leans_on_earlier(question: str) -> bool:

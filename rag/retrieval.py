@@ -6,47 +6,77 @@ fused by reciprocal rank (scores of the two are not comparable, ranks are).
 The top k is then diversified: no article may hold more than `max_per_doc`
 places while other articles still have candidates, so an answer spread over
 several articles is not crowded out by the most verbose one.
+
+A follow-up is searched with the turn it leans on: the reading's own vector
+counts fully and the earlier question's at `FOLLOWUP_WEIGHT`; BM25 gets the
+reading, the earlier question and its answer. The retriever owns all of this,
+query encoding included: to change how questions are searched, change this
+module.
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import Executor
+
+import faiss
 import numpy as np
 
 from rag.embedding import Embedder
 from rag.index import LoadedIndex
-from rag.schema import Passage
+from rag.questions import rewritten
+from rag.schema import Passage, Reading, Retrieval
 from rag.terms import family_in, terms
+
+FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
+STANDALONE_FOLLOWUP_WEIGHT = 0.3  # the same, once "he" is named or "When?" completed: it needs less of the turn
+
+
+def search_on_one_thread() -> None:
+    """Called by processes that answer questions (the CLI's ask, eval and serve), never on import.
+
+    One query searches a few thousand vectors at most before HNSW takes over; FAISS's threads cost more to
+    start than they save there, and concurrent requests already use both cores (measured in benchmarks/).
+    The setting is process-wide, so it is the program's choice, not a library object's.
+    """
+    faiss.omp_set_num_threads(1)
 
 
 class Retriever:
-    def __init__(self, index: LoadedIndex, embedder: Embedder, candidates: int = 50, rrf_k: int = 60,
-                 max_per_doc: int = 3) -> None:
+    def __init__(self, index: LoadedIndex, embedder: Embedder, lexical_pool: Executor, candidates: int = 50,
+                 rrf_k: int = 60, max_per_doc: int = 3) -> None:
+        """`lexical_pool` runs BM25 while the model encodes (torch releases the GIL), so the lexical half of
+        retrieval costs no wall time; it is the caller's, shared by the retrievers of successive builds."""
         if index.chunk_vectors.d != embedder.dimension:
             raise ValueError(f"index dimension {index.chunk_vectors.d} != model dimension {embedder.dimension}")
         self.index = index
         self.embedder = embedder
+        self.lexical_pool = lexical_pool
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
         # Sorted once, so a word-family lookup is a bisection, not a scan.
         self._sorted_vocabulary = sorted(index.bm25.vocab_dict)
 
-    def search(self, question: str, k: int, listed: int = 0, query_vector: np.ndarray | None = None,
-               lexical: list[int] | None = None) -> list[Passage]:
-        """The best `max(k, listed)` passages; the first `k` are diversified across articles.
-
-        `query_vector` and `lexical` (from `lexical_ranking`) may be computed by
-        the caller, e.g. at the same time as each other.
-        """
-        if query_vector is None:
-            query_vector = self.embedder.encode_query(question)
-        if lexical is None:
-            lexical = self.lexical_ranking(question)
-        fused = self._fuse(self._dense(query_vector), lexical)
+    def search(self, reading: Reading, k: int, listed: int = 0) -> Retrieval:
+        """The best `max(k, listed)` passages for `reading`; the first `k` are diversified across articles."""
+        started = time.perf_counter()
+        search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
+        lexical = self.lexical_pool.submit(self.lexical_ranking, search_text)
+        vector = self.embedder.encode_query(reading.text)
+        if reading.context:
+            # A question made to stand alone ("What did Li Shangfu say…") needs less of the turn before.
+            weight = STANDALONE_FOLLOWUP_WEIGHT if rewritten(reading) else FOLLOWUP_WEIGHT
+            vector = vector + weight * self.embedder.encode_query(reading.context)
+            vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+        embedded = time.perf_counter()
+        fused = self._fuse(self._dense(vector), lexical.result())
         order = self._diversify(sorted(fused, key=lambda i: -fused[i]), k)
         total = min(max(k, listed), len(order))
-        return [Passage(chunk=self.index.chunks[i], score=fused[i], rank=rank)
-                for rank, i in enumerate(order[:total], start=1)]
+        passages = tuple(Passage(chunk=self.index.chunks[i], score=fused[i], rank=rank)
+                         for rank, i in enumerate(order[:total], start=1))
+        timings = {"embed": (embedded - started) * 1000, "retrieve": (time.perf_counter() - embedded) * 1000}
+        return Retrieval(passages, k, vector, timings)
 
     def _dense(self, query_vector: np.ndarray) -> list[int]:
         n = min(self.candidates, self.index.chunk_vectors.ntotal)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 ParagraphKind = Literal["body", "heading", "boilerplate"]
 
 
@@ -116,6 +118,21 @@ class Reading:
     earlier_answer: str = ""  # that turn's answer, what "it" or "they" may point into
     named: str = ""  # the person put in place of "he"/"she", "" when none was
     asks_again: bool = False  # the earlier question asked again with another question word ("When?")
+    question: str = ""  # the question as the reader put it (normalised), which the answer repeats
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What retrieval found for a `Reading`: the passages, and the query they were found with."""
+
+    passages: tuple[Passage, ...]  # best first; the first `k` are answered from, all are listed
+    k: int
+    query_vector: np.ndarray  # the question as embedded (follow-up context blended in), unit length
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answered_from(self) -> tuple[Passage, ...]:
+        return self.passages[:self.k]
 
 
 class RagError(Exception):

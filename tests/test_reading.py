@@ -59,7 +59,8 @@ def test_he_is_the_person_the_earlier_answer_named_when_the_question_named_none(
     turns = [Turn("Who leads the alliance?", "NATO Secretary General Jens Stoltenberg welcomed Japan's decision. [1]")]
     reading = read_in_conversation("What did he say about Japan?", turns)
     assert reading == Reading("What did Jens Stoltenberg say about Japan?", context="Who leads the alliance?",
-                              earlier_answer=turns[0].answer, named="Jens Stoltenberg")
+                              earlier_answer=turns[0].answer, named="Jens Stoltenberg",
+                               question="What did he say about Japan?")
 
 
 def test_a_chain_of_follow_ups_keeps_its_referent():
@@ -78,7 +79,7 @@ def test_which_questions_lean_on_the_turn_before(question: str, leans: bool):
 
 
 def test_a_question_with_no_history_stands_alone():
-    assert read_in_conversation("What did he say?", []) == Reading("What did he say?")
+    assert read_in_conversation("What did he say?", []) == Reading("What did he say?", question="What did he say?")
 
 
 @pytest.mark.parametrize(("text", "people"), [
@@ -164,7 +165,8 @@ def test_word_neighbours_come_from_the_model_and_leave_names_out(embedder):
 def test_a_refused_earlier_turn_gives_the_follow_up_nothing_to_point_into():
     refused = Turn("Who is Vasily Kashin?", "The articles don't say. The closest passages are listed below.")
     reading = read_in_conversation("What does he think?", [refused])
-    assert reading == Reading("What does Vasily Kashin think?", context=refused.question, named="Vasily Kashin")
+    assert reading == Reading("What does Vasily Kashin think?", context=refused.question, named="Vasily Kashin",
+                              question="What does he think?")
 
 
 def test_a_follow_up_asked_twice_is_read_as_the_first_time():

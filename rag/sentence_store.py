@@ -1,0 +1,76 @@
+"""`SentenceStore`: what the extractive answerer reads, and nothing else of the index.
+
+The answerer scores the sentences of retrieved passages. For that it needs
+each sentence with its vector, the sentences of each chunk, the chunk vectors
+(a sentence is read in its passage), term postings over sentences and over
+their scope (the paragraph and the one before: quotes are attributed there),
+and the word neighbours made at build time. All of it is derived here once per
+loaded build, so the answerer never reaches into FAISS or the build's files.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from rag.index import LoadedIndex
+from rag.schema import Document, Sentence
+from rag.terms import TermPostings, name_terms, terms
+
+_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
+
+
+class SentenceStore:
+    def __init__(self, sentences: Sequence[Sentence], sentence_vectors: np.ndarray,
+                 chunk_sentences: Sequence[Sequence[int]], chunk_vectors: Callable[[list[int]], np.ndarray],
+                 documents: Mapping[str, Document], neighbours: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+        missing = {s.doc_id for s in sentences} - set(documents)
+        if missing:
+            raise ValueError(f"the index cites articles that are not loaded: {sorted(missing)[:3]}")
+        self.sentences = tuple(sentences)
+        self.vectors = sentence_vectors
+        self.chunk_sentences = chunk_sentences
+        # A function, not an array: the vector index already holds them, and a copy would double the memory.
+        self.chunk_vectors = chunk_vectors
+        self.documents = documents
+        self.neighbours = neighbours
+        sentence_terms = [frozenset(terms(s.clean)) for s in self.sentences]
+        self.postings = TermPostings(sentence_terms)
+        df = Counter(t for ts in sentence_terms for t in ts)
+        n = max(len(sentence_terms), 1)
+        self.idf = {t: math.log(1 + n / count) for t, count in df.items()}
+        self.unseen_idf = math.log(1 + n)
+        # A sentence's scope is its paragraph and the one before: quotes are attributed there
+        # ("…," Kashin concluded) and a paragraph opening with "He" continues the one before.
+        paragraphs = {(d.doc_id, p.n): p.clean or p.text for d in documents.values() for p in d.body}
+        self.scope_text = [" ".join(t for t in (paragraphs.get((s.doc_id, s.paragraph - 1), ""),
+                                                 paragraphs.get((s.doc_id, s.paragraph), "")) if t)
+                           for s in self.sentences]
+        self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
+        self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
+        # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
+        # a sentence whose paragraph lacks a name the question asks about answers another question.
+        self.name_terms = name_terms(s.clean for s in self.sentences)
+        # Names as the articles write them, for a refusal that says what they do mention.
+        self.names = {m.group(0).lower(): m.group(0) for s in self.sentences for m in _CAPITALISED.finditer(s.clean)}
+
+    @classmethod
+    def from_index(cls, index: LoadedIndex, documents: Mapping[str, Document]) -> SentenceStore:
+        return cls(index.sentences, index.sentence_vectors, index.chunk_sentences,
+                   lambda ids: index.chunk_vectors.reconstruct_batch(ids), documents, index.neighbours)
+
+    def span_ids(self, sentence_id: int) -> list[int]:
+        """The sentence, plus the next one when it ends with a colon that introduces it."""
+        ids = [sentence_id]
+        following = sentence_id + 1
+        if self.sentences[sentence_id].clean.endswith(":") and following < len(self.sentences) \
+                and self.sentences[following].doc_id == self.sentences[sentence_id].doc_id:
+            ids.append(following)
+        return ids
+
+    def span_text(self, sentence_id: int) -> str:
+        return " ".join(self.sentences[i].clean for i in self.span_ids(sentence_id))
