@@ -9,8 +9,9 @@ it. So a question's asked fact is typed from its wording:
 * how old → an age;
 * where → a place after a preposition ("in Vilnius", "in Japan");
 * who → a name or a body (a capitalised word past the sentence's first);
-* "what did X say/think…" → X in a speaker's role: X said, according to X,
-  X's reaction. "Brazil" merely listed as an example does not speak.
+* "what did X say/think…", "…, according to X?", "in X's view" → X in a
+  speaker's role: X said, according to X, X's reaction. "Brazil" merely
+  listed as an example does not speak.
 
 These are surface patterns, deliberately: no tagger or parser model ships
 with the project, and news prose states dates, numbers and attributions in a
@@ -72,6 +73,10 @@ _SPEAKER_QUESTION = re.compile(
     r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"
     r"(?:say|said|think|thought|believe|feel|want|warn|claim|argue|suggest|make of|report|tell|announce|mean)\b",
     re.IGNORECASE)
+# "…, according to Nakamura?" and "In Nakamura's view, …" ask for a named source's words as much.
+_ATTRIBUTED_QUESTION = re.compile(
+    r"\b[Aa]ccording to\s+(?:the\s+)?(?P<speaker>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})|"
+    r"\b[Ii]n\s+(?P<owner>[A-Z][\w-]*(?:\s+[A-Z][\w-]*){0,2})(?:'s|’s)\s+(?:view|opinion|words|eyes)\b")
 _SPEECH = (r"(said|says|say|stated|states|told|tells|added|adds|noted|warned|warns|stressed|explained|concluded|"
            r"believes|believed|asserted|insisted|called|calls|urged|expressed|suggested|reiterat\w*|underscored|"
            r"argued|claimed|commented|remarked|pointed out|announced|criticized|criticised|opposed|opposes|"
@@ -103,6 +108,9 @@ def asked(question: str) -> Asked:
     kind = next((name for name, pattern in _ASKS if pattern.search(question)), "")
     match = _SPEAKER_QUESTION.search(question)
     speaker = match.group("speaker").strip() if match else ""
+    attributed = None if speaker else _ATTRIBUTED_QUESTION.search(question)
+    if attributed:
+        speaker = (attributed.group("speaker") or attributed.group("owner")).strip()
     # "What did Brazil's trade minister say" names a role, not a speaker the text can be checked for, and
     # "what did he say" a speaker the conversation had to name (questions.read_in_conversation).
     words = set(speaker.lower().replace("'s", "").replace("’s", "").split())
@@ -121,6 +129,18 @@ def asked(question: str) -> Asked:
     if focus and kind in ("", "who"):
         missing = f"name the {focus}" if kind == "who" else f"give the {focus}"
     return Asked(kind, speaker, counted, missing, focus)
+
+
+def without_attribution(question: str) -> str:
+    """The question less its "according to X" or "in X's view": what the words sought say, not whose they are.
+
+    Embedded whole, the speaker's name pulls the question toward every sentence naming them (the one
+    introducing "Vasily Kashin, director of…") and away from the quote that answers; the speaker is
+    checked apart (`speaks`, and the attribution scope of `rag.attribution`).
+    """
+    stripped = _ATTRIBUTED_QUESTION.sub(" ", question)
+    stripped = re.sub(r"\s+([,?.!])", r"\1", re.sub(r"^[\s,]+|,(?=\s*[?.!]?\s*$)", "", " ".join(stripped.split())))
+    return stripped if len(stripped.split()) >= 2 else question
 
 
 def holds(kind: str, text: str, counted: str = "") -> bool:

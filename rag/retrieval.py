@@ -22,14 +22,17 @@ from concurrent.futures import Executor
 import faiss
 import numpy as np
 
+from rag.asked import asked, without_attribution
+from rag.attribution import scope_starts
 from rag.embedding import Embedder
 from rag.index import LoadedIndex
 from rag.questions import rewritten
-from rag.schema import Passage, Reading, Retrieval
-from rag.terms import family_in, terms
+from rag.schema import Chunk, Passage, Reading, Retrieval
+from rag.terms import TermPostings, family_in, name_terms, terms
 
 FOLLOWUP_WEIGHT = 0.6  # weight of the previous question's vector in a follow-up's query
 STANDALONE_FOLLOWUP_WEIGHT = 0.3  # the same, once "he" is named or "When?" completed: it needs less of the turn
+MAX_ATTRIBUTED = 2_000  # chunks attributed to one speaker that are compared with the question, at most
 
 
 def search_on_one_thread() -> None:
@@ -57,20 +60,22 @@ class Retriever:
         self.max_per_doc = max_per_doc
         # Sorted once, so a word-family lookup is a bisection, not a scan.
         self._sorted_vocabulary = sorted(index.bm25.vocab_dict)
+        self._attributed = _attribution_postings(index.chunks)
 
     def search(self, reading: Reading, k: int, listed: int = 0) -> Retrieval:
         """The best `max(k, listed)` passages for `reading`; the first `k` are diversified across articles."""
         started = time.perf_counter()
         search_text = " ".join(part for part in (reading.text, reading.context, reading.earlier_answer) if part)
         lexical = self.lexical_pool.submit(self.lexical_ranking, search_text)
-        vector = self.embedder.encode_query(reading.text)
+        # Whose words are sought is the speaker ranking's business; the vector is of what they say.
+        vector = self.embedder.encode_query(without_attribution(reading.text))
         if reading.context:
             # A question made to stand alone ("What did Li Shangfu say…") needs less of the turn before.
             weight = STANDALONE_FOLLOWUP_WEIGHT if rewritten(reading) else FOLLOWUP_WEIGHT
             vector = vector + weight * self.embedder.encode_query(reading.context)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         embedded = time.perf_counter()
-        fused = self._fuse(self._dense(vector), lexical.result())
+        fused = self._fuse(self._dense(vector), lexical.result(), self._speaker_ranking(reading.text, vector))
         order = self._diversify(sorted(fused, key=lambda i: -fused[i]), k)
         total = min(max(k, listed), len(order))
         passages = tuple(Passage(chunk=self.index.chunks[i], score=fused[i], rank=rank)
@@ -85,6 +90,24 @@ class Retriever:
         _, ids = self.index.chunk_vectors.search(query_vector.reshape(1, -1), n)
         # FAISS pads with -1 when it finds fewer than asked; those are no chunk.
         return [int(i) for i in ids[0] if i >= 0]
+
+    def _speaker_ranking(self, question: str, vector: np.ndarray) -> list[int]:
+        """For "…, according to Kashin?": the chunks in whose scope Kashin is named, closest first.
+
+        Neither ranking finds them otherwise: the name is often a paragraph or two away from the words that
+        answer ("He also expressed…"), so BM25 misses it and the dense vector of a quote never had it.
+        """
+        speaker = asked(question).speaker
+        if not speaker:
+            return []
+        wanted = terms(speaker.split()[-1])
+        if not wanted:
+            return []
+        ids = sorted(frozenset.intersection(*(self._attributed.holding(t) for t in wanted)))[:MAX_ATTRIBUTED]
+        if not ids:
+            return []
+        cosines = self.index.chunk_vectors.reconstruct_batch(ids) @ vector
+        return [ids[i] for i in np.argsort(-cosines, kind="stable")[:self.candidates]]
 
     def lexical_ranking(self, question: str) -> list[int]:
         """Chunk ids by BM25 score, best first; chunks sharing no term are left out."""
@@ -121,3 +144,20 @@ class Retriever:
         # Deferred chunks keep their fused order after the diversified head.
         position = {chunk_id: i for i, chunk_id in enumerate(ranked)}
         return chosen[:k] + sorted(deferred + chosen[k:], key=position.__getitem__)
+
+
+def _attribution_postings(chunks: tuple[Chunk, ...]) -> TermPostings:
+    """Each chunk's names, and those of the paragraphs its attribution may sit in (`rag.attribution`)."""
+    names = name_terms(c.clean for c in chunks)
+    by_doc: dict[str, dict[int, list[Chunk]]] = {}
+    for chunk in chunks:
+        by_doc.setdefault(chunk.doc_id, {}).setdefault(chunk.paragraph, []).append(chunk)
+    scope: list[frozenset[str]] = [frozenset()] * len(chunks)
+    for paragraphs in by_doc.values():
+        order = sorted(paragraphs)
+        named = [frozenset(t for c in paragraphs[p] for t in terms(c.clean) if t in names) for p in order]
+        for i, start in enumerate(scope_starts([" ".join(c.clean for c in paragraphs[p]) for p in order])):
+            in_scope = frozenset().union(*named[start:i + 1])
+            for chunk in paragraphs[order[i]]:
+                scope[chunk.chunk_id] = in_scope
+    return TermPostings(scope)

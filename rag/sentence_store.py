@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from rag.attribution import scope_starts
 from rag.index import LoadedIndex
 from rag.schema import Document, Sentence
 from rag.terms import TermPostings, name_terms, terms
@@ -44,12 +45,14 @@ class SentenceStore:
         n = max(len(sentence_terms), 1)
         self.idf = {t: math.log(1 + n / count) for t, count in df.items()}
         self.unseen_idf = math.log(1 + n)
-        # A sentence's scope is its paragraph and the one before: quotes are attributed there
-        # ("…," Kashin concluded) and a paragraph opening with "He" continues the one before.
-        paragraphs = {(d.doc_id, p.n): p.clean or p.text for d in documents.values() for p in d.body}
-        self.scope_text = [" ".join(t for t in (paragraphs.get((s.doc_id, s.paragraph - 1), ""),
-                                                 paragraphs.get((s.doc_id, s.paragraph), "")) if t)
-                           for s in self.sentences]
+        # A sentence's scope is its paragraph and those its attribution may sit in (`rag.attribution`):
+        # quotes are attributed there ("…," Kashin concluded), and "He also warned…" continues them.
+        scope_of: dict[tuple[str, int], str] = {}
+        for document in documents.values():
+            body = [p.clean or p.text for p in document.body]
+            for paragraph, start, i in zip(document.body, scope_starts(body), range(len(body)), strict=True):
+                scope_of[document.doc_id, paragraph.n] = " ".join(body[start:i + 1])
+        self.scope_text = [scope_of.get((s.doc_id, s.paragraph), s.clean) for s in self.sentences]
         self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
         self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
         # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
