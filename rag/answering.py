@@ -64,7 +64,7 @@ STRONG_COSINE = 0.75
 UNKNOWN_SHARE = 0.6  # of the question's word weight, on words absent from every article
 # Words that shape a question but say nothing about its subject.
 _QUESTION_WORDS = set(terms("who whom whose what which when where why how did does do is are was were "
-                            "say said tell about many much name according"))
+                            "say said tell about many much name according think thought believe feel opinion"))
 _LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
 _WORD = re.compile(r"[\w’'-]+")
 

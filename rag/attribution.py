@@ -10,7 +10,8 @@ The last paragraph is Kistanov's though his name is two paragraphs back. A
 paragraph's scope is itself and the paragraph before (a quote is often
 attributed at its end or just before). A paragraph that speaks of "he" or
 "she" in its first sentence reaches further back, while the earliest
-paragraph in its scope does the same, at most MAX_CARRIED paragraphs further: a surface rule, like the others in
+paragraph in its scope does the same or is a quote running on ("I think…"),
+at most MAX_CARRIED paragraphs further: a surface rule, like the others in
 `rag.asked`, with no coreference model behind it.
 """
 
@@ -20,7 +21,8 @@ import re
 from collections.abc import Sequence
 
 MAX_CARRIED = 2
-_THIRD_PERSON = re.compile(r"\b(he|she|his|her|him)\b", re.IGNORECASE)
+# "He added…", "from his point of view…", and a quote running on from the paragraph before ("I think…").
+_CONTINUING = re.compile(r"\b(?i:he|she|his|her|him)\b|\bI\b|^[\"“‘']")
 _FIRST_SENTENCE = re.compile(r"^.*?[.!?](?=\s|$)|^.*$", re.DOTALL)
 
 
@@ -40,4 +42,4 @@ def scope_starts(paragraphs: Sequence[str]) -> list[int]:
 
 def _continues(paragraph: str) -> bool:
     """Whether the paragraph goes on about someone named before it."""
-    return bool(_THIRD_PERSON.search(_FIRST_SENTENCE.match(paragraph.strip()).group(0)))
+    return bool(_CONTINUING.search(_FIRST_SENTENCE.match(paragraph.strip()).group(0)))
