@@ -100,10 +100,10 @@ class Retriever:
         speaker = asked(question).speaker
         if not speaker:
             return []
-        wanted = terms(speaker.split()[-1])
-        if not wanted:
-            return []
-        ids = sorted(frozenset.intersection(*(self._attributed.holding(t) for t in wanted)))[:MAX_ATTRIBUTED]
+        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu.
+        words = speaker.split()
+        held = [self._attributed.holding(t) for word in dict.fromkeys((words[0], words[-1])) for t in terms(word)]
+        ids = sorted(frozenset().union(*held))[:MAX_ATTRIBUTED]
         if not ids:
             return []
         cosines = self.index.chunk_vectors.reconstruct_batch(ids) @ vector
