@@ -68,6 +68,7 @@ _HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "where": _PLACE.search}
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
 _COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
                       r"should|in|of|at|on)\b)[\w-]+\s*){1,3})", re.IGNORECASE)
+WHEN_WINDOW = 8  # words around a date where what it dates may stand ("due to open next year")
 COUNTED_WINDOW = 4  # words around a number where the counted thing may stand ("31 member states")
 _SPEAKER_QUESTION = re.compile(
     r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"
@@ -143,16 +144,28 @@ def without_attribution(question: str) -> str:
     return stripped if len(stripped.split()) >= 2 else question
 
 
-def holds(kind: str, text: str, counted: str = "") -> bool:
+def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = frozenset()) -> bool:
     """Whether `text` holds a fact of `kind` (always, for a question that asks for no particular kind);
-    `counted` is what a "how many" question counts."""
+    `counted` is what a "how many" question counts, `about` the terms of what a "when" asks the time of."""
     if not kind:
         return True
     if kind == "how many":
         return _counts(counted, text)
+    if kind == "when" and about:
+        return _dated(about, text)
     if kind == "who":
         return any(m.group(0).lower() not in _SENTENCE_OPENERS for m in _CAPITALISED_WORD.finditer(text))
     return bool(_HOLDS[kind](text))
+
+
+def _dated(about: frozenset[str], text: str) -> bool:
+    """A date or time close to a word of what is asked about: "due to open next year" dates the opening,
+    while "the opening was discussed … at the end of January" dates the talks."""
+    for match in _WHEN.finditer(text):
+        around = " ".join(text[:match.start()].split()[-WHEN_WINDOW:] + text[match.end():].split()[:WHEN_WINDOW])
+        if any(same_word_family(a, b) for a in about for b in terms(around)):
+            return True
+    return False
 
 
 def _counts(counted: str, text: str) -> bool:
