@@ -1,0 +1,66 @@
+"""Attributed questions: "according to X", whose words a paragraph holds, and dates near what they date."""
+
+from __future__ import annotations
+
+from rag.asked import asked, holds, without_attribution
+from rag.attribution import scope_starts
+from rag.pipeline import RAG
+from rag.terms import terms
+
+
+def test_a_pronoun_paragraph_reaches_back_to_the_named_speaker():
+    paragraphs = [
+        "The summit opened on Monday.",
+        "Ivanov said the plan is clearly aimed at containment.",
+        "He also expressed confidence that others would join.",
+        "At the same time, from his point of view, the course can end in conflict.",
+        "Maria Petrova, an analyst, suggested that the office changes little.",
+    ]
+    starts = scope_starts(paragraphs)
+    assert starts[3] == 1  # "his point of view" → "He also…" → Ivanov's quote
+    assert starts[4] == 3  # a paragraph naming its own speaker keeps only the one before
+    assert starts[0] == 0 and starts[1] == 0
+
+
+def test_a_running_quote_carries_the_attribution_on():
+    paragraphs = ["Tanaka said in an interview that the approach is wrong:", "I think we need another way.",
+                  "He added that ties should be balanced."]
+    assert scope_starts(paragraphs)[2] == 0
+
+
+def test_the_scope_stops_after_a_few_paragraphs():
+    paragraphs = ["Ivanov spoke first."] + ["He went on."] * 6
+    assert scope_starts(paragraphs)[6] == 3
+
+
+def test_according_to_and_in_someones_view_name_a_speaker():
+    assert asked("What changes now, according to Ivanov?").speaker == "Ivanov"
+    assert asked("In Maria Petrova's view, is the office a turning point?").speaker == "Maria Petrova"
+    assert asked("According to the report, when will it open?").speaker == ""  # a common noun is no speaker
+    assert without_attribution("What changes now, according to Ivanov?") == "What changes now?"
+    assert without_attribution("In Maria Petrova's view, is the office a turning point?") == \
+        "is the office a turning point?"
+    assert without_attribution("Who opposed it?") == "Who opposed it?"
+
+
+def test_a_when_needs_a_date_near_what_it_dates():
+    opening = frozenset(terms("open"))
+    assert holds("when", "The proposed office was due to open next year in Tokyo.", about=opening)
+    assert not holds("when", "Opening an office was discussed by the two leaders during the latter's long visit "
+                             "to the capital at the end of January.", about=opening)
+    assert holds("when", "Talks ended in January.")  # nothing to be near: any date holds
+
+
+def test_a_speakers_words_two_paragraphs_from_the_name_are_found_and_cited(rag: RAG):
+    answer = rag.ask("According to Kistanov, what could the consequences be?")
+    assert not answer.refused
+    assert "direct military confrontation" in answer.citations[0].text
+    assert any("direct military confrontation" in p.chunk.text for p in answer.passages[:5])
+    for citation in answer.citations:
+        raw = rag.documents[citation.doc_id].raw
+        assert raw[citation.start:citation.end] == citation.text
+
+
+def test_the_speaker_is_whose_words_not_what_is_asked(rag: RAG):
+    answer = rag.ask("In Kashin's view, what does the representation allow?")
+    assert "quickly resolve issues" in answer.citations[0].text
