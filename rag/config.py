@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,6 +19,9 @@ from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
+# Thresholds outside these give no answers at all, or answers to anything: a typo, not a choice.
+_RANGES = (("min_relevance", 0.0, 1.5), ("min_overlap", 0.0, 1.0), ("keep_ratio", 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,9 @@ class Settings:
     queue_size: int = 64
 
     def __post_init__(self) -> None:
-        positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed",
-                    "max_per_doc", "max_answer_words", "max_question_chars", "queue_size")
+        positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed", "max_per_doc",
+                    "max_answer_words", "max_list_words", "max_question_chars", "queue_size", "rrf_k",
+                    "max_body_bytes")
         for name in positive:
             value = getattr(self, name)
             if value < 1:
@@ -73,6 +78,22 @@ class Settings:
                 f"chunk_overlap={self.chunk_overlap} must be between 0 and chunk_size-1 ({self.chunk_size - 1}); "
                 "lower RAG_CHUNK_OVERLAP"
             )
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{name}={value} is outside {low}..{high}; set RAG_{name.upper()} within it "
+                                  f"(the default is {getattr(Settings, name)})")
+        if self.llm_timeout_s <= 0:
+            raise ConfigError(f"llm_timeout_s={self.llm_timeout_s} must be above 0; set RAG_LLM_TIMEOUT_S in seconds")
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ConfigError(f"host={self.host!r} is no host name; set RAG_HOST, e.g. 127.0.0.1 or 0.0.0.0")
+        if self.public_url and not self.public_url.startswith(("http://", "https://", "/")):
+            raise ConfigError(f"public_url={self.public_url!r} must start with http://, https:// or /; "
+                              "set RAG_PUBLIC_URL to where users reach this server, e.g. https://wiki.example.com/qa")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ConfigError(f"cors_origins has {origin!r}, which is no origin (scheme://host[:port], no path); "
+                                  "set RAG_CORS_ORIGINS to a comma-separated list such as https://wiki.example.com")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port} is not a TCP port (1-65535); set RAG_PORT")
         if self.model not in KNOWN_MODELS:
