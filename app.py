@@ -6,9 +6,14 @@ and prints its progress. Nothing is built on import: the server starts only
 when this file is run.
 """
 
+import os
 import sys
 
-from rag.cli import main
+# Nothing in a run may reach a model hub. The Embedder needs no variable for that (it loads its folder with
+# local_files_only); this is for the hub client as such, which reads the variable when first imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag.cli import main  # noqa: E402 (after the variable above)
 
 if __name__ == "__main__":
     sys.exit(main(["serve", *sys.argv[1:]]))

@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder, resolve_model_path
-from rag.evaluate import Question, load_questions
+from rag.evaluation.questions import Question, load_questions
 from rag.pipeline import RAG, ensure_index, load_embedder
 from rag.retrieval import search_on_one_thread
 from rag.schema import Document

@@ -10,7 +10,7 @@ five-article index is built with it in its own folder, and the rows give:
 * index build: `ensure_index(force=True)`, least of the repeats, against the
   bare model encoding everything the build embeds (chunks + sentences);
 * quality on every question set of `context.QUESTION_SETS`, scored by
-  `rag.evaluate` (hit@5, citation recall and precision, answer recall,
+  `rag.evaluation` (hit@5, citation recall and precision, answer recall,
   refusal accuracy); follow-ups are asked after their history, as a chat
   asks them. `--quick` scores a few questions per set, follow-ups among them.
 
@@ -40,7 +40,9 @@ from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import Settings
 from rag.corpus import load_corpus
 from rag.embedding import Embedder
-from rag.evaluate import Question, evaluate, format_value
+from rag.evaluation.metrics import format_value
+from rag.evaluation.questions import Question
+from rag.evaluation.run import evaluate
 from rag.models import KNOWN_MODELS
 from rag.pipeline import RAG, ensure_index, load_embedder
 from rag.schema import Document, ModelError

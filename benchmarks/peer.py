@@ -6,7 +6,7 @@ the chunks with the same model, puts them in an `IndexFlatIP` and answers
 with its top 5 chunks: no paragraphs, no sentences, no BM25, no extractive
 answer. Its chunk size and overlap are the project's settings, so the
 comparison is of what is done with them. hit@5 and hit@3 are
-`rag.evaluate`'s, computed by the same `evaluate` on the peer's passages (a
+`rag.evaluation`'s, computed by the same `evaluate` on the peer's passages (a
 passage hits when its raw range overlaps a gold evidence range of the same
 article), on every question set of `context.QUESTION_SETS`. A follow-up is
 asked after its history by both; the peer, a plain pipeline, searches the
@@ -28,8 +28,8 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from benchmarks.context import Context, question_sets
 from benchmarks.measure import percentile, seconds
 from benchmarks.report import Row, Target, judged, reported, skipped
-from rag import evaluate
 from rag.corpus import load_corpus
+from rag.evaluation.run import evaluate
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Answer, Chunk, Document, Passage, Turn
 
@@ -104,7 +104,7 @@ def _hit_rows(documents: list[Document], peer: Peer, rag: RAG) -> list[Row]:
         if questions is None:
             rows += [skipped(f"peer: {label} hit@{k}", f"{path} is absent; set skipped") for k in (5, 3)]
             continue
-        peer_report, project_report = evaluate.evaluate(questions, peer.ask), evaluate.evaluate(questions, rag.ask)
+        peer_report, project_report = evaluate(questions, peer.ask), evaluate(questions, rag.ask)
         followups = sum(bool(q.history) for q in questions)
         for k in (5, 3):
             ours, theirs = project_report.metric(f"hit@{k}"), peer_report.metric(f"hit@{k}")

@@ -38,7 +38,7 @@ def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
     url = f"http://127.0.0.1:{port}/api/ask"
     try:
         started = time.perf_counter()
-        error = _wait_ready(server, url, ctx.questions[0], log_path)
+        error = wait_ready(server, url, ctx.questions[0], log_path)
         if error:
             return [Row(name, "-", "-", None, "-", False, {}, error) for name in NAMES]
         ready_s = time.perf_counter() - started
@@ -83,9 +83,10 @@ def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
     ]
 
 
-def _wait_ready(server: subprocess.Popen, url: str, question: str, log_path: Path) -> str:
+def wait_ready(server: subprocess.Popen, url: str, question: str, log_path: Path,
+               timeout_s: float = READY_TIMEOUT_S) -> str:
     """"" once the server answers a question, else what went wrong."""
-    deadline = time.perf_counter() + READY_TIMEOUT_S
+    deadline = time.perf_counter() + timeout_s
     while time.perf_counter() < deadline:
         if server.poll() is not None:
             return f"the server exited with {server.returncode}: {_tail(log_path)}"
@@ -97,7 +98,7 @@ def _wait_ready(server: subprocess.Popen, url: str, question: str, log_path: Pat
         if response.status_code == 200:
             return ""
         return f"POST /api/ask answered {response.status_code}: {response.text[:200]}"
-    return f"the server did not answer within {READY_TIMEOUT_S} s: {_tail(log_path)}"
+    return f"the server did not answer within {timeout_s:g} s: {_tail(log_path)}"
 
 
 def _tail(path: Path) -> str:

@@ -102,7 +102,6 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions):
         print("error: give either a QUESTION or --questions FILE.jsonl", file=sys.stderr)
         return EXIT_ERROR
-    from rag.citations import answer_to_dict
     from rag.conversation import ask_in_conversation
     from rag.pipeline import RAG
 
@@ -111,18 +110,25 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     rag = RAG.open(settings)
     if args.question:
         answer = rag.ask(args.question)
-        print(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2) if args.json else render_answer(answer))
+        print(answer_json(answer, indent=2) if args.json else render_answer(answer))
         return 0
     for question, history in questions:
         answer = ask_in_conversation(rag.ask, history, question)
-        print(json.dumps(answer_to_dict(answer), ensure_ascii=False) if args.json else render_answer(answer) + "\n",
+        print(answer_json(answer) if args.json else render_answer(answer) + "\n",
               flush=True)
     return 0
 
 
+def answer_json(answer: Answer, indent: int | None = None) -> str:
+    """The Answer JSON `ask --json` prints."""
+    from rag.citations import answer_to_dict
+
+    return json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=indent)
+
+
 def _questions(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     """The `question` of every line with its `history` (earlier questions); the full format is checked by `eval`."""
-    from rag.evaluate import parse_history
+    from rag.evaluation.questions import parse_history
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -161,31 +167,37 @@ def render_answer(answer: Answer) -> str:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag import evaluate
+    from rag.evaluation.compare import compare
+    from rag.evaluation.floors import check_floors, parse_limits
+    from rag.evaluation.questions import load_questions
+    from rag.evaluation.report_file import load_report, write_report
+    from rag.evaluation.run import evaluate
+    from rag.evaluation.support import load_nli
+    from rag.evaluation.tables import render_comparison, render_report
     from rag.pipeline import RAG
 
     # Check the flags before the run: a typo should not cost a whole evaluation.
-    evaluate.parse_limits(args.min, "--min")
-    evaluate.parse_limits(args.max, "--max")
-    old = evaluate.load_report(Path(args.compare)) if args.compare else None
-    nli = evaluate.load_nli(Path(args.nli_model)) if args.nli_model else None
+    parse_limits(args.min, "--min")
+    parse_limits(args.max, "--max")
+    old = load_report(Path(args.compare)) if args.compare else None
+    nli = load_nli(Path(args.nli_model)) if args.nli_model else None
     rag = RAG.open(settings)
-    questions = evaluate.load_questions(Path(args.questions), rag.documents)
-    report = evaluate.evaluate(questions, rag.ask, nli=nli)
-    print(evaluate.render_report(report))
+    questions = load_questions(Path(args.questions), rag.documents)
+    report = evaluate(questions, rag.ask, nli=nli)
+    print(render_report(report))
     if args.json:
         manifest = rag.manifest
         used = {"model": manifest["model"]["name"], "model_sha256": manifest["model"]["sha256"],
                 "index_fingerprint": manifest["key"]["corpus_fingerprint"], "build_id": manifest["build_id"],
                 "k": settings.k, "answerer": settings.answerer, "questions": args.questions}
-        evaluate.write_report(Path(args.json), report, used)
+        write_report(Path(args.json), report, used)
     if args.html:
-        from rag.report_html import write_html
+        from rag.evaluation.html_page import write_html
 
         write_html(Path(args.html), report, rag.documents, title=f"Evaluation of {args.questions}")
     if old is not None:
-        print("\n" + evaluate.render_comparison(evaluate.compare(old, report)))
-    failures = evaluate.check_floors(report.metrics, args.min, args.max)
+        print("\n" + render_comparison(compare(old, report)))
+    failures = check_floors(report.metrics, args.min, args.max)
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0

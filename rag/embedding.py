@@ -3,7 +3,9 @@
 The model is resolved offline: a user-supplied directory, or one of the
 models packages ship (`rag.models`: all-MiniLM-L6-v2 from its wheel,
 all-mpnet-base-v2 as assembled by `make install`). Nothing is ever fetched
-from a hub (HF_HUB_OFFLINE is forced before the library is imported).
+from a hub: the model is loaded from its folder with `local_files_only`,
+which needs no network and no environment variable (the process environment
+is the entry points' to set, not a library's).
 
 A fast tokenizer shared by threads raises "Already borrowed" when two threads
 encode at once, so every call to `encode` holds one lock: queries from
@@ -13,7 +15,6 @@ which also keeps torch from oversubscribing the two cores.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -52,8 +53,6 @@ class Embedder:
     """Normalised float32 embeddings of queries and documents, safe to share across threads."""
 
     def __init__(self, model_dir: Path, batch_size: int = 64) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,8 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder
-from rag.pipeline import RAG, load_embedder
+from rag.index import current_build
+from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
 
 CORPUS = PROJECT_ROOT / "corpus"
 DATA = Path(__file__).parent / "data"
@@ -28,10 +32,13 @@ def embedder(settings: Settings) -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def rag(settings: Settings, embedder: Embedder) -> RAG:
-    from rag.pipeline import ensure_index
+def session_build(settings: Settings, embedder: Embedder) -> IndexReport:
+    """The test run's one index build, from an empty folder; its report serves the tests of a first build."""
+    return ensure_index(settings, embedder)
 
-    ensure_index(settings, embedder)
+
+@pytest.fixture(scope="session")
+def rag(settings: Settings, embedder: Embedder, session_build: IndexReport) -> RAG:
     return RAG(settings, embedder)
 
 
@@ -43,9 +50,42 @@ def corpus_copy(tmp_path: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
+def built(settings: Settings, rag: RAG, corpus_copy: Path, tmp_path: Path) -> Settings:
+    """Settings over a writable copy of the corpus and a copy of the session's built index.
+
+    For tests that change, damage or rebuild an index. A copy is as valid as a
+    fresh build (the manifest holds the corpus fingerprint and every file's
+    SHA-256, none of which name the folder) and takes milliseconds, not a build.
+    """
+    index_dir = tmp_path / "index"
+    shutil.copytree(settings.index_dir, index_dir, ignore=shutil.ignore_patterns(".lock"))
+    return settings.replace(corpus_dir=corpus_copy, index_dir=index_dir)
+
+
+def publish_copy(index_dir: Path) -> str:
+    """Publish a copy of the current build under a new build id, as `python -m rag index` publishes a build.
+
+    For tests of what a server does when a new build appears, without embedding the corpus again: the
+    files (and so their manifest hashes) are the same, only the id differs. Returns the new id.
+    """
+    current = current_build(index_dir)
+    build_id = f"{current.name}-copy{uuid.uuid4().hex[:6]}"
+    shutil.copytree(current, current.parent / f"{build_id}.partial")
+    manifest_path = current.parent / f"{build_id}.partial" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["build_id"] = build_id
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    os.rename(current.parent / f"{build_id}.partial", current.parent / build_id)
+    pointer = index_dir / f".CURRENT.{build_id}"
+    pointer.write_text(build_id + "\n", encoding="utf-8")
+    os.replace(pointer, index_dir / "CURRENT")
+    return build_id
+
+
+@pytest.fixture(scope="session")
 def server(rag: RAG) -> Iterator[object]:
-    """The whole web app on a free 127.0.0.1 port (a `servers.RunningApp`)."""
+    """The whole web app on a free 127.0.0.1 port (a `servers.RunningApp`), started once for the test run."""
     from servers import start_app
 
     from rag.api import create_app

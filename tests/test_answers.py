@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import evaluate
 from rag.config import PROJECT_ROOT
+from rag.evaluation.floors import check_floors
+from rag.evaluation.questions import load_questions
+from rag.evaluation.results import Report
+from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
 from rag.schema import QuestionError, Turn
 from tests.conftest import DATA
@@ -20,11 +23,11 @@ FLOORS = ["hit@5=1.0", "citation_recall=0.9", "citation_precision=0.8", "answer_
 
 
 @pytest.fixture(scope="module")
-def dev_report(rag: RAG) -> evaluate.Report:
-    return evaluate.evaluate(evaluate.load_questions(DATA / "dev.jsonl", rag.documents), rag.ask)
+def dev_report(rag: RAG) -> Report:
+    return evaluate(load_questions(DATA / "dev.jsonl", rag.documents), rag.ask)
 
 
-def test_every_citation_and_passage_span_is_exact(rag: RAG, dev_report: evaluate.Report):
+def test_every_citation_and_passage_span_is_exact(rag: RAG, dev_report: Report):
     checked = 0
     for result in dev_report.results:
         answer = result.answer
@@ -36,16 +39,16 @@ def test_every_citation_and_passage_span_is_exact(rag: RAG, dev_report: evaluate
     assert checked > 14 * 20
 
 
-def test_dev_set_meets_the_floors(dev_report: evaluate.Report):
-    assert evaluate.check_floors(dev_report.metrics, FLOORS, ["answer_words=60"]) == []
+def test_dev_set_meets_the_floors(dev_report: Report):
+    assert check_floors(dev_report.metrics, FLOORS, ["answer_words=60"]) == []
 
 
 def test_held_out_questions_meet_looser_floors(rag: RAG):
     # Written apart from the tuning set, to catch a method that fits dev.jsonl only.
-    report = evaluate.evaluate(evaluate.load_questions(DATA / "heldout.jsonl", rag.documents), rag.ask)
+    report = evaluate(load_questions(DATA / "heldout.jsonl", rag.documents), rag.ask)
     floors = ["hit@5=0.9", "citation_recall=0.8", "citation_precision=0.7", "answer_recall=0.8",
               "refusal_accuracy=1.0"]
-    assert evaluate.check_floors(report.metrics, floors, ["answer_words=60"]) == []
+    assert check_floors(report.metrics, floors, ["answer_words=60"]) == []
 
 
 def test_spread_answer_cites_china_and_macron_from_different_articles(rag: RAG):

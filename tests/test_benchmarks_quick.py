@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import numpy as np
 from benchmarks.context import QUESTION_SETS, question_sets, some_questions
 from benchmarks.measure import PYTHON, percentile, run_child
 from benchmarks.report import Target, judged, render, reported, write_json
+from benchmarks.soak import STEMS, DistinctQuestions, Soak
+from benchmarks.soak import row as soak_row
 from benchmarks.synthetic import clustered_vectors, write_corpus
 from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import PROJECT_ROOT
 from rag.corpus import load_corpus
-from rag.evaluate import Question
+from rag.evaluation.questions import Question
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -84,3 +87,28 @@ def test_a_quick_sample_keeps_file_order_and_two_follow_ups() -> None:
     assert [q.qid for q in some_questions(questions, 5)] == ["q0", "q1", "q2", "q3", "q7"]
     assert some_questions(questions, None) == questions
     assert some_questions(questions[:4], 6) == questions[:4]
+
+
+def test_soak_questions_never_repeat_and_use_the_articles_words() -> None:
+    documents, _ = load_corpus(PROJECT_ROOT / "corpus")
+    supply = DistinctQuestions(documents)
+    asked = [next(supply) for _ in range(20_000)]
+    assert len(set(asked)) == len(asked)
+    words = {w for d in documents for w in re.findall(r"[A-Za-z][A-Za-z'’-]+", d.raw)} | {"and"}
+    for question in asked[:1000]:
+        stem = next(stem for stem in STEMS if question.startswith(stem + " "))
+        assert question.endswith("?") and set(question[len(stem):-1].split()) <= words, question
+
+
+def test_soak_row_compares_the_last_minutes_peak_with_the_first_minute() -> None:
+    def soak_of(curve: list[float], errors: tuple[str, ...] = ()) -> Soak:
+        return Soak(seconds=600, samples=tuple((float(t), mb) for t, mb in enumerate(curve)),
+                    latencies_ms=(10.0, 20.0), errors=errors, clients=32)
+
+    level = [500.0] * 60 + [700.0] * 541  # grows in the first minute, then stays
+    growing = [500.0] * 60 + [700.0 + t for t in range(541)]  # keeps growing: ends at 1240 MB
+    assert soak_of(level).first_minute_mb == 700.0 and soak_of(level).last_minute_peak_mb == 700.0
+    assert soak_row(soak_of(level)).met is True
+    assert soak_row(soak_of(growing)).ratio == round(1240 / 700, 3) and soak_row(soak_of(growing)).met is False
+    failed = soak_row(soak_of(level, errors=("503 on 'q?'",)))
+    assert failed.met is False and failed.note.startswith("1 requests failed, first: 503 on 'q?'")

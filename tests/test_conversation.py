@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from rag import evaluate
 from rag.citations import answer_to_dict
 from rag.cli import main
 from rag.conversation import ask_in_conversation
+from rag.evaluation.questions import load_questions
+from rag.evaluation.report_file import load_report
+from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
 from rag.schema import Turn
 
@@ -67,7 +69,7 @@ def test_eval_asks_the_history_first_and_carries_its_answer(rag: RAG, follow_up_
         calls.append((question, tuple(history)))
         return rag.ask(question, history)
 
-    report = evaluate.evaluate(evaluate.load_questions(follow_up_file, rag.documents), recording_ask)
+    report = evaluate(load_questions(follow_up_file, rag.documents), recording_ask)
 
     earlier = rag.ask(LAVROV)
     assert calls == [(LAVROV, ()), (EXAMPLE, (Turn(LAVROV, earlier.text),)), (STANDALONE, ())]
@@ -85,7 +87,7 @@ def test_cli_eval_records_the_history_in_the_json_and_html_reports(rag: RAG, fol
     assert cli("eval", str(follow_up_file), "--json", str(json_path), "--html", str(html_path)) == 0
     assert "2 questions (2 answerable, 0 unanswerable)" in capsys.readouterr().out
 
-    first, second = evaluate.load_report(json_path)["questions"]
+    first, second = load_report(json_path)["questions"]
     assert first["history"] == [{"question": LAVROV, "answer": rag.ask(LAVROV).text}]
     assert second["history"] == []
     expected = answer_to_dict(ask_in_conversation(rag.ask, [LAVROV], EXAMPLE))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
+from rag.config import PROJECT_ROOT
 from rag.embedding import Embedder, resolve_model_path
 from rag.schema import ModelError
 
@@ -51,3 +55,31 @@ def test_missing_model_folder_says_what_to_set(tmp_path):
         resolve_model_path(str(tmp_path))
     assert str(caught.value) == (f"no sentence-transformers model at {tmp_path} (no modules.json or config.json); "
                                  "set RAG_MODEL_PATH to a model folder")
+
+
+LOAD_OFFLINE = """
+import os, sys
+attempts = []
+
+def refuse_network(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        attempts.append(event)
+        raise OSError("no network in this test")
+
+sys.addaudithook(refuse_network)
+before = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
+from rag.embedding import Embedder, resolve_model_path
+vector = Embedder(resolve_model_path("")).encode_query("Who opposed the Tokyo office?")
+after = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
+print(vector.shape, attempts, before == after)
+"""
+
+
+def test_the_model_loads_offline_without_setting_the_environment():
+    # Neither HF_HUB_OFFLINE nor TRANSFORMERS_OFFLINE set, every connection refused: the packaged model
+    # still loads and encodes, and the Embedder leaves the process environment as it found it.
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    run = subprocess.run([sys.executable, "-c", LOAD_OFFLINE], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "(384,) [] True"

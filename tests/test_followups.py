@@ -3,7 +3,7 @@
 Each case is asked through the library (`RAG.ask` with `Turn`s carrying the earlier answers), the HTTP API
 (`POST /api/ask` on the `server` fixture, each history entry carrying the answer the API gave), the chat's
 `Chat.respond` (Gradio message dicts, as the page sends them), `python -m rag ask --questions FILE --json`
-(in-process) and `rag.evaluate` (a question file with `history`); one browser test asks the two follow-ups in
+(in-process) and `rag.evaluation` (a question file with `history`); one browser test asks the two follow-ups in
 the real page. Every interface's answers are gathered once per module and the same assertions run on each.
 
 What tests/test_conversation.py already covers (the history is asked first and carried; the CLI and eval
@@ -30,10 +30,12 @@ import httpx
 import pytest
 from servers import RunningApp, ask_in_page
 
-from rag import evaluate
 from rag.citations import answer_to_dict
 from rag.cli import main
 from rag.config import PROJECT_ROOT
+from rag.evaluation.questions import load_questions
+from rag.evaluation.results import Report
+from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
 from rag.schema import Turn
 from rag.ui import Chat, answer_text, user_message
@@ -202,9 +204,9 @@ def via_cli(rag: RAG, tmp_path: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def eval_report(rag: RAG, tmp_path_factory: pytest.TempPathFactory) -> evaluate.Report:
+def eval_report(rag: RAG, tmp_path_factory: pytest.TempPathFactory) -> Report:
     path = question_file(tmp_path_factory.mktemp("eval") / "cases.jsonl")
-    return evaluate.evaluate(evaluate.load_questions(path, rag.documents), rag.ask)
+    return evaluate(load_questions(path, rag.documents), rag.ask)
 
 
 @pytest.fixture(scope="module", params=INTERFACES)
@@ -334,7 +336,7 @@ def test_what_mao_ning_said_is_answered_from_her_words(answers: dict) -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_eval_scores_the_case_right(eval_report: evaluate.Report, name: str) -> None:
+def test_eval_scores_the_case_right(eval_report: Report, name: str) -> None:
     case = CASES[name]
     result = next(result for result in eval_report.results if result.question.qid == name)
 

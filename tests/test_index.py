@@ -12,24 +12,19 @@ from rag.config import Settings
 from rag.corpus import load_corpus
 from rag.embedding import Embedder
 from rag.index import current_build, load_index, read_manifest
-from rag.pipeline import RAG, ensure_index
+from rag.pipeline import RAG, IndexReport, ensure_index
 from rag.schema import IndexCorruptError, IndexMissingError, StaleIndexError
 
 
-@pytest.fixture()
-def built(tmp_path: Path, corpus_copy: Path, embedder: Embedder) -> Settings:
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    report = ensure_index(settings, embedder)
+def test_first_build_says_why_and_records_what_it_was_built_from(settings: Settings, session_build: IndexReport):
+    report = session_build  # the session's index, built once from an empty folder
     assert report.rebuilt and report.reasons == ("no index has been built yet",)
-    return settings
-
-
-def test_manifest_records_what_the_index_was_built_from(built: Settings):
-    manifest = read_manifest(current_build(built.index_dir))
+    assert report.build is not None and report.build.parent == settings.index_dir / "builds"
+    manifest = read_manifest(current_build(settings.index_dir))
     assert manifest["model"]["dimension"] == 384
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-    assert manifest["chunking"]["chunk_size"] == built.chunk_size
+    assert manifest["chunking"]["chunk_size"] == settings.chunk_size
     assert manifest["counts"]["documents"] == 5
     assert manifest["faiss"]["type"] == "IndexFlatIP"
     assert {"faiss-cpu", "sentence-transformers", "bm25s"} <= set(manifest["libraries"])
@@ -67,14 +62,40 @@ def test_chunk_size_change_makes_the_index_stale(built: Settings, embedder: Embe
     assert read_manifest(current_build(smaller.index_dir))["chunking"]["chunk_size"] == 300
 
 
-def test_half_written_build_is_never_loaded(built: Settings, embedder: Embedder):
-    # What a crash mid-build leaves: a partial folder that CURRENT does not name.
+class _Crash(Exception):
+    """Stands in for the process dying part-way through a build."""
+
+
+def test_a_build_that_fails_part_way_leaves_the_previous_index_serving(built: Settings, embedder: Embedder):
+    before = current_build(built.index_dir)
+    expected = RAG(built, embedder).ask("Who opposed the Tokyo office?")
+
+    def crash_after_the_vectors_are_written(message: str) -> None:
+        # Called once chunks.faiss, sentences.npy and bm25/ are on disk in the new build's folder.
+        if message.startswith("embedding the articles' words"):
+            partial = [p for p in (built.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
+            assert len(partial) == 1 and (partial[0] / "chunks.faiss").is_file()
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        ensure_index(built, embedder, force=True, progress=crash_after_the_vectors_are_written)
+    assert current_build(built.index_dir) == before
+    assert [p.name for p in (built.index_dir / "builds").iterdir()] == [before.name]  # the partial is gone
+    answer = RAG(built, embedder).ask("Who opposed the Tokyo office?")
+    assert answer.text == expected.text and answer.citations == expected.citations
+
+
+def test_a_pointer_to_a_half_written_build_is_refused(built: Settings, embedder: Embedder):
+    # What a crash leaves when it stops a build mid-write: a folder whose files do not match its manifest.
     current = current_build(built.index_dir)
     partial = current.parent / "20990101T000000-deadbeef.partial"
     shutil.copytree(current, partial)
     (partial / "chunks.faiss").write_bytes(b"")
-    assert current_build(built.index_dir) == current
-    RAG(built, embedder).ask("Who opposed the Tokyo office?")
+    (built.index_dir / "CURRENT").write_text(partial.name + "\n", encoding="utf-8")
+    assert current_build(built.index_dir) == partial
+    with pytest.raises(IndexCorruptError, match=r"chunks.faiss fails its checksum \(truncated or altered\)"):
+        RAG(built, embedder)
+    # The fix the message names, `index --force`, is test_truncated_vectors_fail_their_checksum's.
 
 
 def test_missing_index_says_what_to_run(tmp_path: Path, embedder: Embedder):

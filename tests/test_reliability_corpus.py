@@ -11,13 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import publish_copy
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import MAX_FILE_BYTES, load_corpus
 from rag.embedding import Embedder
 from rag.index import current_build, read_manifest
 from rag.pipeline import RAG, ensure_index
-from rag.schema import CorpusError, IndexCorruptError
+from rag.schema import CorpusError, IndexCorruptError, StaleIndexError
 
 REAL = "004_089e00b1afc4a471.txt"
 
@@ -78,13 +79,13 @@ def test_empty_corpus_stops_the_build_with_a_message(tmp_path: Path, embedder: E
                                  "add UTF-8 .txt files there and run `python -m rag index`")
 
 
-def test_file_removed_after_indexing_triggers_a_rebuild(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    ensure_index(settings, embedder)
-    (corpus_copy / REAL).unlink()
-    rag = RAG.open(settings)
-    assert set(rag.documents) == {p.stem for p in corpus_copy.glob("*.txt")}
-    assert read_manifest(current_build(settings.index_dir))["counts"]["documents"] == 4
+def test_file_removed_after_indexing_triggers_a_rebuild(built: Settings, embedder: Embedder):
+    (built.corpus_dir / REAL).unlink()
+    with pytest.raises(StaleIndexError):
+        RAG(built, embedder)
+    rag = RAG.open(built)
+    assert set(rag.documents) == {p.stem for p in built.corpus_dir.glob("*.txt")} and len(rag.documents) == 4
+    assert read_manifest(current_build(built.index_dir))["counts"]["documents"] == 4
 
 
 def test_fewer_chunks_than_k_never_reach_a_missing_chunk(tmp_path: Path, embedder: Embedder):
@@ -101,22 +102,29 @@ def test_fewer_chunks_than_k_never_reach_a_missing_chunk(tmp_path: Path, embedde
     ("counts.chunks", 999, "the index holds 81 vectors of dimension 384 for 81 chunks (manifest: 999)"),
     ("model.dimension", 768, "the index has dimension 768, the model gives 384"),
 ])
-def test_manifest_that_disagrees_with_the_vectors_is_refused_then_rebuilt(
-        corpus_copy: Path, embedder: Embedder, tmp_path: Path, field: str, value: int, message: str):
+def test_manifest_that_disagrees_with_the_vectors_is_refused(built: Settings, embedder: Embedder, field: str,
+                                                             value: int, message: str):
+    _forge_manifest(built, field, value)
+    with pytest.raises(IndexCorruptError) as caught:
+        RAG(built, embedder)
+    assert str(caught.value) == f"{message}; run `python -m rag index --force` to rebuild it"
+
+
+def test_a_refused_index_is_rebuilt_on_open(built: Settings):
+    _forge_manifest(built, "counts.chunks", 999)
+    rebuilt = RAG.open(built)  # what `make run` does: rebuild, never serve the broken one
+    assert rebuilt.manifest["counts"]["chunks"] == 81
+    assert rebuilt.ask("Who opposed the Tokyo office?").citations
+
+
+def _forge_manifest(settings: Settings, field: str, value: int) -> None:
     import json
 
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    ensure_index(settings, embedder)
     manifest_path = current_build(settings.index_dir) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     section, key = field.split(".")
     manifest[section][key] = value
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError) as caught:
-        RAG(settings, embedder)
-    assert str(caught.value) == f"{message}; run `python -m rag index --force` to rebuild it"
-    rebuilt = RAG.open(settings)  # what `make run` does: rebuild, never serve the broken one
-    assert rebuilt.manifest["counts"]["chunks"] == 81
 
 
 def _index_process(settings: Settings) -> subprocess.Popen[str]:
@@ -125,10 +133,10 @@ def _index_process(settings: Settings) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_build_killed_mid_way_leaves_the_previous_index(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    ensure_index(settings, embedder)
+def test_build_killed_mid_way_leaves_the_previous_index(built: Settings, embedder: Embedder):
+    settings = built
     before = current_build(settings.index_dir)
+    expected = RAG(settings, embedder).ask("Who opposed the Tokyo office?")
     process = _index_process(settings)
     for line in process.stdout:
         if line.startswith("embedding "):
@@ -136,24 +144,41 @@ def test_build_killed_mid_way_leaves_the_previous_index(corpus_copy: Path, embed
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert current_build(settings.index_dir) == before
-    RAG(settings, embedder).ask("Who opposed the Tokyo office?")
+    assert any(p.name.endswith(".partial") for p in (settings.index_dir / "builds").iterdir())  # the half build
+    answer = RAG(settings, embedder).ask("Who opposed the Tokyo office?")
+    assert answer.text == expected.text and answer.citations == expected.citations
     assert ensure_index(settings, embedder, force=True).rebuilt
     assert [p.name for p in (settings.index_dir / "builds").iterdir()] == [current_build(settings.index_dir).name]
 
 
-def test_two_builders_at_once_one_waits_and_the_result_is_valid(corpus_copy: Path, embedder: Embedder,
-                                                                tmp_path: Path):
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    first, second = _index_process(settings), _index_process(settings)
-    outputs = [first.communicate(timeout=300)[0], second.communicate(timeout=300)[0]]
-    assert first.returncode == second.returncode == 0, outputs
-    assert sum("built   " in out for out in outputs) == 2  # --force: each built in turn, none half
-    RAG(settings, embedder).ask("Who opposed the Tokyo office?")
+def test_two_builders_at_once_one_waits_and_the_result_is_valid(built: Settings, embedder: Embedder):
+    # Two builders in threads: each takes the lock on its own open file, as two processes would (flock).
+    messages: list[tuple[str, str]] = []
+    reports, errors = [], []
+
+    def builder(name: str) -> None:
+        try:
+            reports.append(ensure_index(built, embedder, force=True,
+                                        progress=lambda message: messages.append((name, message))))
+        except BaseException as err:  # any failure at all is the finding
+            errors.append(err)
+
+    threads = [threading.Thread(target=builder, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == [] and [r.rebuilt for r in reports] == [True, True]  # --force: each built in turn, none half
+    # Everything a builder says is said under the lock, so one builder's messages never interleave the other's.
+    order = [name for name, _ in messages]
+    assert len(messages) == 6 and order in (["first"] * 3 + ["second"] * 3, ["second"] * 3 + ["first"] * 3), messages
+    assert [p.name for p in (built.index_dir / "builds").iterdir()] == [current_build(built.index_dir).name]
+    answer = RAG(built, embedder).ask("Who opposed the Tokyo office?")
+    assert answer.citations and all(c.text == answer_raw(built, c) for c in answer.citations)
 
 
-def test_rebuild_while_answering_swaps_atomically(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    ensure_index(settings, embedder)
+def test_rebuild_while_answering_swaps_atomically(built: Settings, embedder: Embedder):
+    settings = built
     rag = RAG(settings, embedder)
     errors: list[BaseException] = []
     answered = []
@@ -174,7 +199,9 @@ def test_rebuild_while_answering_swaps_atomically(corpus_copy: Path, embedder: E
     old = rag.manifest["build_id"]
     ensure_index(settings, embedder, force=True)
     assert rag.reload()
-    time.sleep(0.5)
+    after_reload = len(answered)
+    # Answers keep coming from the new build, with none lost at the swap.
+    assert _eventually(lambda: len(answered) > after_reload + 10 or bool(errors))
     stop.set()
     for thread in threads:
         thread.join()
@@ -182,10 +209,9 @@ def test_rebuild_while_answering_swaps_atomically(corpus_copy: Path, embedder: E
     assert rag.manifest["build_id"] != old
 
 
-def test_the_watcher_logs_a_failed_look_and_goes_on(corpus_copy: Path, embedder: Embedder, tmp_path: Path,
+def test_the_watcher_logs_a_failed_look_and_goes_on(built: Settings, embedder: Embedder,
                                                      caplog: pytest.LogCaptureFixture):
-    settings = Settings.load(env={}, corpus_dir=corpus_copy, index_dir=tmp_path / "index")
-    ensure_index(settings, embedder)
+    settings = built
     rag = RAG(settings, embedder)
     old = rag.manifest["build_id"]
     pointer = settings.index_dir / "CURRENT"
@@ -198,10 +224,17 @@ def test_the_watcher_logs_a_failed_look_and_goes_on(corpus_copy: Path, embedder:
         assert _eventually(lambda: "looking for a new index build" in caplog.text)
         assert rag.ask("Who opposed the Tokyo office?").citations  # the loaded build still serves
         pointer.rmdir()
-        ensure_index(settings, embedder, force=True)
-        assert _eventually(lambda: rag.manifest["build_id"] != old)  # and the watcher swaps in the next one
+        (settings.index_dir / "CURRENT").write_text(old + "\n", encoding="utf-8")
+        new = publish_copy(settings.index_dir)
+        assert _eventually(lambda: rag.manifest["build_id"] == new != old)  # and the watcher swaps in the next one
     finally:
         stop.set()
+
+
+def answer_raw(settings: Settings, citation) -> str:
+    """The raw file text a citation's range covers."""
+    raw = (settings.corpus_dir / f"{citation.doc_id}.txt").read_bytes().decode("utf-8")
+    return raw[citation.start:citation.end]
 
 
 def _eventually(condition, timeout_s: float = 30.0) -> bool:

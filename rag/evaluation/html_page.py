@@ -1,7 +1,7 @@
 """The evaluation report as one self-contained HTML page (`python -m rag eval --html`).
 
 The page holds the metrics with their 95% intervals, then every question,
-missed ones first (`QuestionResult.missed`, defined once in `rag.evaluate`),
+missed ones first (`QuestionResult.missed`, defined once in `rag.evaluation.results`),
 each with its history, its answer, its citations, and the source paragraphs
 that hold a cited or a gold span, marked three ways: cited and gold, cited
 only, gold only.
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from rag.evaluate import MISSED_WHEN, QuestionResult, Report, covers, format_value
+from rag.evaluation.metrics import covers, format_value
+from rag.evaluation.results import MISSED_WHEN, QuestionResult, Report
 from rag.schema import Document
 
 Range = tuple[int, int]  # [start, end) in a document's raw text
