@@ -98,7 +98,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions):
         print("error: give either a QUESTION or --questions FILE.jsonl", file=sys.stderr)
         return EXIT_ERROR
-    from rag.citations import answer_to_dict
+    from rag.contract import answer_to_dict
     from rag.conversation import ask_in_conversation
     from rag.pipeline import RAG
 

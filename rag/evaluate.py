@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.citations import answer_from_dict, answer_to_dict
+from rag.contract import answer_from_dict, answer_to_dict
 from rag.conversation import Ask, earlier_turns
 from rag.schema import Answer, ConfigError, Document, ModelError, QuestionFileError, ReportFileError, Turn
 from rag.text import clean_text, split_sentences, word_count

@@ -86,7 +86,7 @@ def test_headline_question_is_answered_with_citations_whose_url_shows_the_cited_
 
 
 def test_answer_json_is_the_shared_contract(server: RunningApp, rag: RAG) -> None:
-    from rag.citations import answer_to_dict
+    from rag.contract import answer_to_dict
 
     answer = httpx.post(f"{server.url}/api/ask", json={"question": HEADLINE, "k": 10}, timeout=60).json()
     expected = answer_to_dict(rag.ask(HEADLINE, k=10))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rag import evaluate
-from rag.citations import answer_to_dict
+from rag.contract import answer_to_dict
 from rag.cli import main
 from rag.conversation import ask_in_conversation
 from rag.pipeline import RAG
