@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -50,12 +51,13 @@ def token_api(rag: RAG, embedder: Embedder) -> Iterator[RunningApp]:
     running.stop()
 
 
-def schemathesis_run(running: RunningApp, *options: str) -> subprocess.CompletedProcess[str]:
+def schemathesis_run(running: RunningApp, workdir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     seed = ("--seed", os.environ["SCHEMATHESIS_SEED"]) if "SCHEMATHESIS_SEED" in os.environ else ()
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{running.url}/openapi.json", "--checks", "all",
                "--mode", "all", "--max-examples", str(MAX_EXAMPLES), "--workers", "1", "--request-timeout", "30",
                "--no-color", "--warnings", "off", *seed, *options]
-    return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    # In a folder of its own: Schemathesis keeps a cache (.schemathesis/) where it runs.
+    return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=workdir)
 
 
 def cases_generated(output: str) -> int:
@@ -63,11 +65,11 @@ def cases_generated(output: str) -> int:
 
 
 @pytest.mark.parametrize("mode", ["no token", "token"])
-def test_schemathesis_finds_nothing(mode: str, request: pytest.FixtureRequest) -> None:
+def test_schemathesis_finds_nothing(mode: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     running = request.getfixturevalue("token_api" if mode == "token" else "open_api")
     options = ("--header", f"Authorization: Bearer {TOKEN}") if mode == "token" else ()
 
-    run = schemathesis_run(running, *options)
+    run = schemathesis_run(running, tmp_path, *options)
 
     print(f"\nschemathesis, {mode}: {cases_generated(run.stdout)} cases; "
           + re.findall(r"^=+ (.*) =+$", run.stdout, flags=re.MULTILINE)[-1])

@@ -158,7 +158,7 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     expected = api_answer(server, "And Russia?", [{"question": "What did China say about the office?"}])
     quotes = follow_up.locator(".rag-sources mark").all_inner_texts()
     assert quotes == [c["quote"] for c in expected["citations"]]
-    assert any("Russia" in q for q in quotes) or "001_2937925d5f1f2c3c" in follow_up.inner_html()
+    assert any("Russia" in q for q in quotes)
     context.close()
 
 
@@ -286,8 +286,9 @@ def test_hostile_article_renders_as_inert_text_everywhere(hostile_server: Runnin
     page.goto(f"{hostile_server.url}/")
     reply = ask_in_page(page, "What happened at the penguin parade in Oslo?")
     hostile = ask_in_page(page, HOSTILE_QUESTION)
-    shown = reply.inner_text() + page.locator(".rag-corpus").inner_text()
-    assert "<script>window.__pwned = 'script'</script>" in shown or "<img src=" in shown
+    # The answer cites the sentence with the <img>: shown as its text, not loaded.
+    assert ('Organisers said <img src="http://203.0.113.7/img.png" onerror="window.__pwned=\'img\'"> the penguin '
+            "parade in Oslo will return next winter.") in reply.locator(".rag-answer").inner_text()
     assert "<script>window.__pwned='meta'</script>" in page.locator(".rag-corpus").inner_text()
     assert HOSTILE_QUESTION in page.locator("#rag-chat").inner_text()
     assert hostile.count() == 1

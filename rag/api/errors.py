@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api.models import ErrorOut, InvalidRequestOut
 from rag.schema import QuestionError, RagError
@@ -55,15 +56,20 @@ def add_error_handlers(app: FastAPI) -> None:
     async def bad_question(request: Request, exc: QuestionError) -> JSONResponse:
         return JSONResponse({"error": str(exc), "field": "question"}, status_code=400)
 
-    # Starlette's class, not FastAPI's subclass: routing (404, 405) and body parsing raise the former.
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "field": getattr(exc, "field", None)},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    # Starlette's own class is raised by FastAPI for a body it cannot decode (not UTF-8), and by the static
+    # file mounts for a missing file; the latter keep Starlette's answer.
+    @app.exception_handler(StarletteHTTPException)
+    async def unreadable_body(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
             return JSONResponse({"error": "the request body cannot be read: send UTF-8 JSON, e.g. "
                                           '{"question": "Who opposed the Tokyo office?"}', "field": "body"},
                                 status_code=400)
-        return JSONResponse({"error": str(exc.detail), "field": getattr(exc, "field", None)},
-                            status_code=exc.status_code, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RagError)
     async def not_ready(request: Request, exc: RagError) -> JSONResponse:
