@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from rag import evaluate
-from rag.contract import answer_to_dict
 from rag.cli import main
+from rag.contract import answer_to_dict
 from rag.conversation import ask_in_conversation
 from rag.pipeline import RAG
 from rag.schema import Turn

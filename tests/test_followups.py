@@ -31,9 +31,9 @@ import pytest
 from servers import RunningApp, ask_in_page
 
 from rag import evaluate
-from rag.contract import answer_to_dict
 from rag.cli import main
 from rag.config import PROJECT_ROOT
+from rag.contract import answer_to_dict
 from rag.pipeline import RAG
 from rag.schema import Turn
 from rag.ui import Chat

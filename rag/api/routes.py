@@ -9,6 +9,7 @@ declares no authentication at all, since none is asked for.
 # they name classes made inside functions (the request model, the bearer scheme), not module globals.
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -28,7 +29,7 @@ def api_router(rag: RAG) -> APIRouter:
     dependencies = [Depends(_token_check(settings.api_token))] if settings.api_token else []
     auth_errors = (401,) if settings.api_token else ()
     router = APIRouter(prefix="/api", dependencies=dependencies)
-    AskRequest = ask_request_model(settings.max_question_chars)  # noqa: N806 (a class, named as in the schema)
+    AskRequest = ask_request_model(settings.max_question_chars)  # a class, named as the schema names it
 
     @router.post("/ask", response_model=AnswerOut, summary="Answer a question, with citations",
                  responses=error_responses(400, *auth_errors, 413, 422))
@@ -56,7 +57,7 @@ def api_router(rag: RAG) -> APIRouter:
     return router
 
 
-def _token_check(token: str):  # noqa: ANN202 (a FastAPI dependency; its signature is what FastAPI reads)
+def _token_check(token: str) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     bearer = HTTPBearer(auto_error=False, description="the server's RAG_API_TOKEN")
 
     def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
