@@ -121,7 +121,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def answer_json(answer: Answer, indent: int | None = None) -> str:
     """The Answer JSON `ask --json` prints."""
-    from rag.citations import answer_to_dict
+    from rag.contract import answer_to_dict
 
     return json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=indent)
 

@@ -71,6 +71,15 @@ _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
 
 
+# Characters that read as nothing (control, format, surrogate, private use) become spaces in a question.
+_BLANK_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co"))
+
+
+def is_blank(ch: str) -> bool:
+    """Whether the character counts as nothing in a question: whitespace, or control, format or private use."""
+    return ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES
+
+
 def normalise_question(question: str, max_chars: int) -> str:
     """The question with control characters as spaces; QuestionError if empty or too long."""
     if not isinstance(question, str):
@@ -78,7 +87,7 @@ def normalise_question(question: str, max_chars: int) -> str:
     if len(question) > max_chars:
         raise QuestionError(f"the question has {len(question)} characters; the limit is {max_chars} "
                             "(setting max_question_chars, RAG_MAX_QUESTION_CHARS)")
-    cleaned = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") else ch for ch in question)
+    cleaned = "".join(" " if unicodedata.category(ch) in _BLANK_CATEGORIES else ch for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
         raise QuestionError("the question is empty; type a question about the articles")

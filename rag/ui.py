@@ -13,9 +13,10 @@ question is `html.escape`d first: nothing a document or a question smuggles in
 becomes markup. (Gradio's sanitiser still runs after us; it also turns every
 link into `target="_blank"`, so citations open the source view in a new tab.)
 
-The questions of earlier turns are kept escaped in the chat history and
-unescaped when the history is turned back into `Turn`s; an answer's text is
-read back from its `rag-answer` element.
+The conversation is kept as data beside the chat: a `gr.State` holding one
+`Turn(question, answer text)` per answered question, exactly as typed and as
+answered. The chatbot's messages are only what is shown; nothing is read back
+out of their HTML.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape, unescape
-from html.parser import HTMLParser
-from typing import Any
+from html import escape
 
 import gradio as gr
 
-from rag.citations import answer_to_dict, source_url
+from rag.citations import source_url
+from rag.contract import answer_to_dict
 from rag.pipeline import RAG
 from rag.schema import Answer, Document, Paragraph, QuestionError, Turn
 from rag.source_view import meta_line, paragraph_html
@@ -59,13 +59,9 @@ class Chat:
         # The same prefix the pipeline gives citation URLs, so every link agrees.
         return self.rag.settings.public_url or self.rag.settings.root_path
 
-    def respond(self, message: str, history: Sequence[Mapping[str, Any]]) -> str:
-        """The answer to `message` as chat HTML; `history` is the Gradio chat before it."""
-        try:
-            answer = self.rag.ask(message, history_to_turns(history))
-        except QuestionError as err:
-            raise gr.Error(str(err), title="Question not accepted") from None
-        return render_answer(answer, self.rag.documents, self.link_prefix)
+    def respond(self, message: str, turns: Sequence[Turn]) -> str:
+        """The answer to `message`, asked after the conversation `turns`, as chat HTML."""
+        return render_answer(self._answer(message, turns), self.rag.documents, self.link_prefix)
 
     def ask(self, question: str) -> dict:
         """Answer a question about the articles; returns the Answer JSON (answer, citations, passages)."""
@@ -80,75 +76,24 @@ class Chat:
             raise gr.Error("Type a question about the articles first.", title="Empty question")
         return "", [*history, user_message(message)], message
 
-    def add_answer(self, question: str, history: list[dict]) -> list[dict]:
-        """Append the answer to `question`, the last message of `history`."""
-        html = self.respond(question, history[:-1])
-        return [*history, {"role": "assistant", "content": html}]
+    def add_answer(self, question: str, history: list[dict], turns: list[Turn]) -> tuple[list[dict], list[Turn]]:
+        """Show the answer to `question` (asked after `turns`) and add the exchange to the conversation."""
+        answer = self._answer(question, turns)
+        html = render_answer(answer, self.rag.documents, self.link_prefix)
+        return [*history, {"role": "assistant", "content": html}], [*turns, Turn(question, answer.text)]
 
     def pick_example(self, history: list[dict], event: gr.SelectData) -> tuple[str, list[dict], str]:
         return self.add_question(str(event.value.get("text", "")), history)
 
+    def _answer(self, question: str, turns: Sequence[Turn]) -> Answer:
+        try:
+            return self.rag.ask(question, tuple(turns))
+        except QuestionError as err:
+            raise gr.Error(str(err), title="Question not accepted") from None
+
 
 def user_message(question: str) -> dict:
     return {"role": "user", "content": escape(question)}
-
-
-def history_to_turns(history: Sequence[Mapping[str, Any]]) -> tuple[Turn, ...]:
-    """(question, answer) pairs of a Gradio chat history; a question without an answer is dropped."""
-    turns: list[Turn] = []
-    question: str | None = None
-    for message in history:
-        text = _message_text(message.get("content"))
-        if message.get("role") == "user":
-            question = unescape(text)
-        elif message.get("role") == "assistant" and question is not None:
-            turns.append(Turn(question=question, answer=answer_text(text)))
-            question = None
-    return tuple(turns)
-
-
-def _message_text(content: Any) -> str:
-    # Gradio hands content back as a string, or as a list of {"type": "text", "text": ...} parts.
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, Mapping))
-    if isinstance(content, Mapping):
-        return str(content.get("text", ""))
-    return ""
-
-
-class _AnswerText(HTMLParser):
-    """Collects the text inside the element of class `rag-answer`."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.depth = 0
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.depth:
-            self.depth += 1
-        elif "rag-answer" in (dict(attrs).get("class") or "").split():
-            self.depth = 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.depth:
-            self.depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self.depth:
-            self.parts.append(data)
-
-
-def answer_text(html: str) -> str:
-    """The plain answer text of a reply made by `render_answer` (the whole text for anything else)."""
-    parser = _AnswerText()
-    parser.feed(html)
-    parser.close()
-    if parser.parts:
-        return " ".join("".join(parser.parts).split())
-    return " ".join(re.sub(r"<[^>]*>", " ", unescape(html)).split())
 
 
 def render_answer(answer: Answer, documents: Mapping[str, Document], link_prefix: str = "") -> str:
@@ -245,12 +190,15 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
             autofocus=not embed,
         )
         question = gr.State("")
+        turns = gr.State([])  # the conversation: a Turn per answered question, what follow-ups are read against
         for trigger, fn, inputs in ((textbox.submit, chat.add_question, [textbox, chatbot]),
                                     (chatbot.example_select, chat.pick_example, [chatbot])):
             trigger(fn, inputs, [textbox, chatbot, question], api_visibility="private",
                     show_progress="hidden").success(
-                chat.add_answer, [question, chatbot], [chatbot], api_visibility="private",
+                chat.add_answer, [question, chatbot, turns], [chatbot, turns], api_visibility="private",
                 show_progress="minimal")
+        # The chatbot's clear button empties what is shown; the conversation goes with it.
+        chatbot.clear(list, None, [turns], api_visibility="private", show_progress="hidden")
         if not embed:
             gr.api(chat.ask, api_name="ask")
     blocks.queue(max_size=settings.queue_size, api_open=False, default_concurrency_limit=CONCURRENCY)

@@ -2,7 +2,7 @@
 
 Each case is asked through the library (`RAG.ask` with `Turn`s carrying the earlier answers), the HTTP API
 (`POST /api/ask` on the `server` fixture, each history entry carrying the answer the API gave), the chat's
-`Chat.respond` (Gradio message dicts, as the page sends them), `python -m rag ask --questions FILE --json`
+two events (`Chat.add_question`, then `Chat.add_answer` with the conversation kept so far), `python -m rag ask --questions FILE --json`
 (in-process) and `rag.evaluation` (a question file with `history`); one browser test asks the two follow-ups in
 the real page. Every interface's answers are gathered once per module and the same assertions run on each.
 
@@ -30,15 +30,15 @@ import httpx
 import pytest
 from servers import RunningApp, ask_in_page
 
-from rag.citations import answer_to_dict
 from rag.cli import main
 from rag.config import PROJECT_ROOT
+from rag.contract import answer_to_dict
 from rag.evaluation.questions import load_questions
 from rag.evaluation.results import Report
 from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
 from rag.schema import Turn
-from rag.ui import Chat, answer_text, user_message
+from rag.ui import Chat
 
 CORPUS = PROJECT_ROOT / "corpus"
 TAIL = "The closest passages are listed below."
@@ -157,21 +157,27 @@ def chat_shape(html: str) -> dict[str, Any]:
         doc_id = unquote(url.path.rsplit("/", 1)[1])
         start, end = int(query["start"][0]), int(query["end"][0])
         citations.append({"doc_id": doc_id, "start": start, "end": end, "text": raw(doc_id)[start:end]})
-    return {"answer": answer_text(html), "refused": 'class="rag-reply rag-refused"' in html, "citations": citations,
+    return {"answer": shown_answer(html), "refused": 'class="rag-reply rag-refused"' in html, "citations": citations,
             "quotes": [unescape(m) for m in _MARK.findall(html)]}
+
+
+def shown_answer(html: str) -> str:
+    """The text of a chat reply's answer element, as a reader sees it (links as their text)."""
+    inner = re.search(r'<div class="rag-answer">(.*?)</div>', html, flags=re.DOTALL).group(1)
+    return unescape(re.sub(r"<[^>]+>", "", inner))
 
 
 def via_chat(rag: RAG) -> dict[str, dict]:
     chat = Chat(rag)
     answers = {}
     for name, case in CASES.items():
-        history: list[dict] = []
-        for earlier in case.history:
-            reply = chat.respond(earlier, history)
-            # As Gradio hands the history back: content as a list of text parts.
-            history += [{"role": "user", "content": [{"type": "text", "text": user_message(earlier)["content"]}]},
-                        {"role": "assistant", "content": [{"type": "text", "text": reply}]}]
-        answers[name] = chat_shape(chat.respond(case.question, history))
+        # The page's two events per question: show it, then answer it after the conversation kept so far.
+        shown: list[dict] = []
+        turns: list[Turn] = []
+        for question in (*case.history, case.question):
+            _, shown, asked = chat.add_question(question, shown)
+            shown, turns = chat.add_answer(asked, shown, turns)
+        answers[name] = chat_shape(shown[-1]["content"])
     return answers
 
 

@@ -8,10 +8,11 @@ source view go to tests/artifacts/ for a person to look at.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +26,7 @@ from rag.config import PROJECT_ROOT
 from rag.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
-from rag.ui import EXAMPLES, Chat, answer_text, history_to_turns, user_message
+from rag.ui import EXAMPLES, Chat, user_message
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
@@ -33,6 +34,12 @@ LOCAL_HOSTS = {"127.0.0.1"}
 
 
 # --- the plain function, no browser
+
+
+def shown_answer(html: str) -> str:
+    """The text of a reply's answer element, as a reader sees it (links as their text)."""
+    inner = re.search(r'<div class="rag-answer">(.*?)</div>', html, flags=re.DOTALL).group(1)
+    return unescape(re.sub(r"<[^>]+>", "", inner))
 
 
 def test_respond_renders_linked_markers_and_highlighted_sources(rag: RAG) -> None:
@@ -44,42 +51,45 @@ def test_respond_renders_linked_markers_and_highlighted_sources(rag: RAG) -> Non
         assert link in html
         assert f"<mark>{escape(citation.clean)}</mark>" in html
         assert f"paragraph {citation.paragraph}" in html
-    assert answer_text(html) == answer.text
+    assert shown_answer(html) == answer.text
 
 
-def test_respond_turns_the_chat_history_into_turns(rag: RAG) -> None:
+def test_chat_keeps_the_conversation_as_data(rag: RAG) -> None:
     chat = Chat(rag)
     china = "What did China say about the office?"
-    first = chat.respond(china, [])
-    # Gradio hands content back as a list of text parts.
-    history = [{"role": "user", "content": [{"type": "text", "text": user_message(china)["content"]}]},
-               {"role": "assistant", "content": [{"type": "text", "text": first}]}]
+    _, shown, asked = chat.add_question(china, [])
+    shown, turns = chat.add_answer(asked, shown, [])
+    _, shown, asked = chat.add_question("And Russia?", shown)
+    shown, turns = chat.add_answer(asked, shown, turns)
 
-    turns = history_to_turns(history)
-    follow_up = chat.respond("And Russia?", history)
+    first, follow_up = rag.ask(china), rag.ask("And Russia?", [Turn(china, rag.ask(china).text)])
+    assert turns == [Turn(china, first.text), Turn("And Russia?", follow_up.text)]
+    assert [m["role"] for m in shown] == ["user", "assistant", "user", "assistant"]
+    assert shown[-1]["content"] == chat.respond("And Russia?", turns[:1])
+    assert shown_answer(shown[-1]["content"]) == follow_up.text
+    assert "Russia" in follow_up.text
 
-    assert turns == (Turn(china, answer_text(first)),)
-    assert follow_up == chat.respond("And Russia?", [{"role": "user", "content": china},
-                                                     {"role": "assistant", "content": first}])
-    assert "Russia" in answer_text(follow_up)
 
+def test_conversation_keeps_questions_exact_and_drops_unanswered_ones(rag: RAG) -> None:
+    chat = Chat(rag)
+    question = '<img src="http://203.0.113.9/x.png"> & "quotes" Who opposed the Tokyo office?'
+    _, shown, asked = chat.add_question("x" * 2001, [])
+    with pytest.raises(gr.Error):
+        chat.add_answer(asked, shown, [])
+    _, shown, asked = chat.add_question(question, shown)
+    shown, turns = chat.add_answer(asked, shown, [])
 
-def test_history_keeps_questions_exact_and_drops_unanswered_ones() -> None:
-    question = '<img src="http://203.0.113.9/x.png"> & "quotes"'
-    history = [user_message("never answered"), user_message(question),
-               {"role": "assistant", "content": '<div class="rag-reply"><div class="rag-answer">It &amp; that '
-                                                '<a class="rag-cite" href="/source/a">[1]</a></div>'
-                                                '<div class="rag-sources">not this</div></div>'}]
-
-    assert history_to_turns(history) == (Turn(question, "It & that [1]"),)
-    escaped = "&lt;img src=&quot;http://203.0.113.9/x.png&quot;&gt; &amp; &quot;quotes&quot;"
-    assert user_message(question)["content"] == escaped
+    assert turns == [Turn(question, rag.ask(question).text)]
+    assert shown[1]["content"] == ("&lt;img src=&quot;http://203.0.113.9/x.png&quot;&gt; &amp; &quot;quotes&quot; "
+                                   "Who opposed the Tokyo office?")
+    assert user_message(question) == shown[1]
 
 
 def test_respond_refuses_with_closest_passages(rag: RAG) -> None:
     html = Chat(rag).respond("What is the population of Tokyo?", [])
 
-    assert answer_text(html) == "The articles mention Tokyo but don't give the population. The closest passages are listed below."
+    assert shown_answer(html) == ("The articles mention Tokyo but don't give the population. "
+                                  "The closest passages are listed below.")
     assert 'class="rag-reply rag-refused"' in html and "Closest passages" in html
     assert html.count('class="rag-source"') == 3
 
@@ -148,7 +158,7 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     expected = api_answer(server, "And Russia?", [{"question": "What did China say about the office?"}])
     quotes = follow_up.locator(".rag-sources mark").all_inner_texts()
     assert quotes == [c["quote"] for c in expected["citations"]]
-    assert any("Russia" in q for q in quotes) or "001_2937925d5f1f2c3c" in follow_up.inner_html()
+    assert any("Russia" in q for q in quotes)
     context.close()
 
 
@@ -276,8 +286,9 @@ def test_hostile_article_renders_as_inert_text_everywhere(hostile_server: Runnin
     page.goto(f"{hostile_server.url}/")
     reply = ask_in_page(page, "What happened at the penguin parade in Oslo?")
     hostile = ask_in_page(page, HOSTILE_QUESTION)
-    shown = reply.inner_text() + page.locator(".rag-corpus").inner_text()
-    assert "<script>window.__pwned = 'script'</script>" in shown or "<img src=" in shown
+    # The answer cites the sentence with the <img>: shown as its text, not loaded.
+    assert ('Organisers said <img src="http://203.0.113.7/img.png" onerror="window.__pwned=\'img\'"> the penguin '
+            "parade in Oslo will return next winter.") in reply.locator(".rag-answer").inner_text()
     assert "<script>window.__pwned='meta'</script>" in page.locator(".rag-corpus").inner_text()
     assert HOSTILE_QUESTION in page.locator("#rag-chat").inner_text()
     assert hostile.count() == 1

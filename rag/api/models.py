@@ -1,0 +1,118 @@
+"""The request and response models of the HTTP API: the OpenAPI schema a wiki developer builds a client from.
+
+The Answer JSON (`AnswerOut`) is rag.contract's; the rest is here. A request
+model states the limits the server really enforces: the question's length
+and "not blank" come from the settings and from `rag.questions.is_blank`,
+though the pipeline checks them itself (a 400 naming the limit).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.questions import is_blank
+
+MAX_K = 100  # passages per question a caller may ask for; the index is a few hundred chunks
+MAX_HISTORY = 50  # turns; each is read in order, and the last one without its answer is answered again
+_SURROGATES = range(0xD800, 0xE000)  # cannot travel in UTF-8 JSON, nor stand in a pattern
+
+
+class TurnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(description="an earlier question of the conversation")
+    answer: str = Field("", description="the answer it got; when left out, the server answers the question again "
+                                        "to read a follow-up's 'he' or 'it'")
+
+
+def ask_request_model(max_question_chars: int) -> type[BaseModel]:
+    """The body of POST /api/ask, its question's limits those of a server with `max_question_chars`."""
+
+    class AskRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "examples": [{"question": "Who opposed NATO's office in Tokyo?"},
+                         {"question": "And Russia?", "history": [{"question": "What did China say about the office?"}]}]})
+        question: str = Field(
+            description=f"the question: at most {max_question_chars} characters (setting max_question_chars), "
+                        "at least one of them neither whitespace nor a control, format or private-use character",
+            json_schema_extra={"minLength": 1, "maxLength": max_question_chars, "pattern": not_blank_pattern()})
+        history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY,
+                                      description="earlier turns, oldest first; a follow-up like 'And Russia?' "
+                                                  "is read together with the last one")
+        k: int | None = Field(None, ge=1, le=MAX_K,
+                              description="passages handed to the answerer (the server's default if absent)")
+
+    return AskRequest
+
+
+@cache
+def not_blank_pattern() -> str:
+    """A regular expression (JSON Schema `pattern`) found in every question that is not blank.
+
+    It is a character class of everything `is_blank` rejects, worked out over
+    all of Unicode once (well under a second), so the schema cannot drift from
+    the check. Escapes for the basic plane; characters above it are written as
+    themselves, which JSON Schema (ECMA-262 with the `u` flag), Python and Rust
+    regular expressions all read the same way.
+    """
+    ranges: list[list[int]] = []
+    for code in range(0x110000):
+        if code in _SURROGATES or not is_blank(chr(code)):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    parts = [_char(low) if low == high else f"{_char(low)}-{_char(high)}" for low, high in ranges]
+    return f"[^{''.join(parts)}]"
+
+
+def _char(code: int) -> str:
+    return f"\\u{code:04x}" if code < 0x10000 else chr(code)
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    date: str = Field(description="YYYY-MM-DD, or empty when the article states none")
+    source: str
+    url: str = Field(description="the original article's address, when known")
+    paragraph_count: int = Field(description="body paragraphs (headings and boilerplate not counted)")
+    source_view: str = Field(description="the article's page on this server")
+
+
+class ParagraphOut(BaseModel):
+    n: int = Field(description="body paragraphs count from 1; headings and boilerplate are 0")
+    kind: Literal["body", "heading", "boilerplate"]
+    start: int
+    end: int
+    text: str = Field(description="raw[start:end]")
+    clean: str = Field(description="the readable text")
+
+
+class DocumentDetailOut(DocumentOut):
+    paragraphs: list[ParagraphOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    index_loaded: bool
+    build_id: str
+    corpus_fingerprint: str
+    model: str
+    model_sha256: str
+    dimension: int
+    documents: int
+    chunks: int
+    sentences: int
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="what is wrong and how to fix it")
+    field: str | None = Field(None, description="the request field at fault, when one is")
+
+
+class InvalidRequestOut(ErrorOut):
+    errors: list[dict[str, str]] = Field(description="every invalid field: {field, message}")
