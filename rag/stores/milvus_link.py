@@ -38,7 +38,7 @@ _log = logging.getLogger(__name__)
 
 def client_uri(address: str) -> str:
     """The URI pymilvus takes: a Milvus Lite file loses its `milvus-lite:` prefix (pymilvus knows it by `.db`)."""
-    return address[len(MILVUS_LITE_PREFIX):] if address.startswith(MILVUS_LITE_PREFIX) else address
+    return address.removeprefix(MILVUS_LITE_PREFIX)
 
 
 class MilvusLink:
