@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks import build, cold_start, latency, models, peer, scale, served, soak  # noqa: E402
+from benchmarks import build, cold_start, latency, milvus, models, peer, scale, served, soak  # noqa: E402
 from benchmarks.context import FULL, QUICK, open_context  # noqa: E402
 from benchmarks.report import Row, machine, render, write_json  # noqa: E402
 
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += models.run(ctx)
         _say(f"scale ({sizes.vectors:,} vectors)")
         rows += scale.run(ctx)
+        if not args.quick:  # minutes of Milvus Lite indexing; `python -m benchmarks.milvus` runs it alone
+            _say(f"Milvus beside FAISS (scale: {milvus.SCALE_VECTORS:,} vectors)")
+            rows += milvus.run(ctx)
         if not args.quick:  # ten minutes by definition: only `make bench`, never CI's bench-quick
             _say(f"soak ({soak.SOAK_SECONDS // 60} minutes at {soak.CLIENTS} clients, distinct questions)")
             rows += soak.run(ctx)

@@ -1,4 +1,4 @@
-"""`python -m rag index|ask|eval|serve`: the command line, thin over `RAG`.
+"""`python -m rag index|ask|eval|milvus-import|serve`: the command line, thin over `RAG`.
 
 This is the one place (with the API) that prints and exits: library errors
 (`RagError`) become a one-line message on stderr and exit code 2. The web
@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--nli-model", metavar="DIR", help="local entailment cross-encoder for citation support")
     evaluate.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
     evaluate.set_defaults(run=cmd_eval)
+
+    milvus = commands.add_parser("milvus-import", help="publish the FAISS index as a new build in Milvus")
+    milvus.add_argument("--uri", help="Milvus address, e.g. http://127.0.0.1:19530, or milvus-lite:FILE.db "
+                                      "(default: RAG_VECTOR_STORE)")
+    milvus.set_defaults(run=cmd_milvus_import)
 
     serve = commands.add_parser("serve", help="serve the chat and the JSON API")
     serve.add_argument("--host", help="address to bind (RAG_HOST, default 127.0.0.1)")
@@ -201,6 +206,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.stores.milvus_import import import_faiss_index
+
+    settings = settings.replace(vector_store=args.uri) if args.uri else settings  # validated as RAG_VECTOR_STORE is
+    if settings.vector_store == "faiss":
+        print("error: give --uri (a Milvus address or milvus-lite:FILE.db), or set RAG_VECTOR_STORE to one",
+              file=sys.stderr)
+        return EXIT_ERROR
+    build_id = import_faiss_index(settings, settings.vector_store, settings.milvus_token,
+                                  progress=lambda m: print(m, flush=True))
+    print(f"published {build_id} at {settings.vector_store}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

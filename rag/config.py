@@ -64,6 +64,10 @@ class Settings:
     api_token: str = ""
     max_body_bytes: int = 64 * 1024
     queue_size: int = 64
+    # Where retrieval reads the index: "faiss" (index_dir, loaded by each process), a Milvus server
+    # shared by several processes ("http://host:19530"), or a Milvus Lite folder ("milvus-lite:index/milvus.db").
+    vector_store: str = "faiss"
+    milvus_token: str = ""  # "user:password" or an API key, when the Milvus server requires one
 
     def __post_init__(self) -> None:
         positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed", "max_per_doc",
@@ -107,6 +111,10 @@ class Settings:
                               "base URL starting with http:// or https://, e.g. http://127.0.0.1:8000/v1")
         if self.answerer == "llm" and not self.llm_url:
             raise ConfigError("answerer='llm' needs an endpoint; set RAG_LLM_URL to an OpenAI-compatible base URL")
+        if not is_vector_store(self.vector_store):
+            raise ConfigError(f"vector_store={self.vector_store!r} is no store; set RAG_VECTOR_STORE to 'faiss', "
+                              "a Milvus address such as http://127.0.0.1:19530, or a Milvus Lite file such as "
+                              "milvus-lite:index/milvus.db")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ConfigError(f"root_path={self.root_path!r} must start with '/' and not end with one, e.g. '/qa'")
 
@@ -127,6 +135,18 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+MILVUS_LITE_PREFIX = "milvus-lite:"
+
+
+def is_vector_store(value: str) -> bool:
+    """'faiss', an http(s) address with a host, or 'milvus-lite:' and a path ending in .db (pymilvus's rule)."""
+    if value == "faiss":
+        return True
+    if value.startswith(MILVUS_LITE_PREFIX):
+        return value.endswith(".db") and len(value) > len(MILVUS_LITE_PREFIX) + len(".db")
+    return bool(re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", value))
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

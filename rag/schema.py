@@ -159,6 +159,10 @@ class StaleIndexError(RagError):
     """The index was built from another corpus, model or chunking."""
 
 
+class StoreUnavailableError(RagError):
+    """The shared vector store (a Milvus server) does not answer; requests fail until it is back."""
+
+
 class ModelError(RagError):
     """The embedding model cannot be found or loaded offline."""
 

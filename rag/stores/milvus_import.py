@@ -1,0 +1,40 @@
+"""`import_faiss_index`: move the FAISS index of `index_dir` into Milvus as a new, published build.
+
+The FAISS build is loaded exactly as a server loads it (checksums, model,
+corpus), so only an index that would be served is moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rag.config import Settings
+from rag.embedding import resolve_model_path, weights_sha256
+from rag.index import corpus_fingerprint, current_build, load_index, read_manifest
+from rag.pipeline import read_corpus
+from rag.schema import IndexMissingError, StaleIndexError
+from rag.stores import milvus_layout as layout
+from rag.stores.milvus_link import MilvusLink
+from rag.stores.milvus_publish import build_data, publish
+
+
+def import_faiss_index(settings: Settings, address: str, token: str = "", namespace: str = layout.NAMESPACE,
+                       progress: Callable[[str], None] = lambda message: None) -> str:
+    """Publish the current FAISS build of `settings.index_dir` to the Milvus at `address`; returns the new build id."""
+    build = current_build(settings.index_dir)
+    if build is None:
+        raise IndexMissingError(f"no index in {settings.index_dir} to move; run `python -m rag index` first")
+    documents, _ = read_corpus(settings)
+    model_sha256 = weights_sha256(resolve_model_path(settings.model_path, settings.model))
+    index = load_index(settings.index_dir, read_manifest(build)["model"]["dimension"], model_sha256,
+                       {d.doc_id: d for d in documents})
+    if index.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
+        raise StaleIndexError(f"the corpus in {settings.corpus_dir} changed since the index was built; "
+                              "run `python -m rag index` first")
+    link = MilvusLink(address, token)
+    try:
+        progress(f"moving build {index.build_id} ({len(index.chunks)} chunks, {len(index.sentences)} sentences) "
+                 f"to Milvus at {address}")
+        return publish(link, build_data(index), namespace, progress)
+    finally:
+        link.close()

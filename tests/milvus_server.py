@@ -1,0 +1,68 @@
+"""A real Milvus Lite gRPC server on 127.0.0.1 for the tests, in its own process.
+
+`milvus-lite server` is the package's console script (`python -m milvus_lite
+server`); it keeps its data in a folder, so a server stopped and started
+again on the same folder and port is the same store come back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from servers import free_port
+
+from rag.schema import StoreUnavailableError
+from rag.stores.milvus_link import MilvusLink
+
+START_TIMEOUT_S = 60.0
+
+
+class MilvusServer:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.address = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = data_dir.parent / f"milvus-{self.port}.log"
+
+    def start(self) -> MilvusServer:
+        """Start the server and wait until a client can connect."""
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir),
+                 "--host", "127.0.0.1", "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"milvus-lite exited with {self._process.returncode}: {self._log.read_text()[-2000:]}")
+            try:
+                MilvusLink(self.address, connect_timeout_s=1.0).close()
+                return self
+            except StoreUnavailableError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"milvus-lite did not answer on {self.address} within {START_TIMEOUT_S} s") \
+                        from None
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # its clean shutdown: releases the data folder's lock
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def pause(self) -> None:
+        """Freeze the server: connections stay open and nothing answers (a hung store)."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
