@@ -82,6 +82,11 @@ class Chat:
         html = render_answer(answer, self.rag.documents, self.link_prefix)
         return [*history, {"role": "assistant", "content": html}], [*turns, Turn(question, answer.text)]
 
+    @staticmethod
+    def forget() -> list[Turn]:
+        """The conversation after the chat is cleared: nothing for a follow-up to lean on."""
+        return []
+
     def pick_example(self, history: list[dict], event: gr.SelectData) -> tuple[str, list[dict], str]:
         return self.add_question(str(event.value.get("text", "")), history)
 
@@ -198,7 +203,7 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
                 chat.add_answer, [question, chatbot, turns], [chatbot, turns], api_visibility="private",
                 show_progress="minimal")
         # The chatbot's clear button empties what is shown; the conversation goes with it.
-        chatbot.clear(list, None, [turns], api_visibility="private", show_progress="hidden")
+        chatbot.clear(chat.forget, None, [turns], api_visibility="private", show_progress="hidden")
         if not embed:
             gr.api(chat.ask, api_name="ask")
     blocks.queue(max_size=settings.queue_size, api_open=False, default_concurrency_limit=CONCURRENCY)

@@ -162,6 +162,22 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     context.close()
 
 
+def test_clearing_the_chat_forgets_the_conversation(server: RunningApp, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#rag-question textarea")
+    ask_in_page(page, "What did China say about the office?")
+    page.locator("#rag-chat").get_by_label("Clear").click()
+    page.wait_for_function("() => document.querySelectorAll('.rag-reply').length === 0", timeout=5_000)
+    reply = ask_in_page(page, "And Russia?")
+
+    alone = api_answer(server, "And Russia?")
+    followed = api_answer(server, "And Russia?", [{"question": "What did China say about the office?"}])
+    assert alone["citations"] != followed["citations"]
+    assert reply.locator(".rag-sources mark").all_inner_texts() == [c["quote"] for c in alone["citations"]]
+    page.close()
+
+
 def test_chat_shows_a_pending_state_while_answering(server: RunningApp, browser) -> None:
     page = browser.new_page()
     page.goto(f"{server.url}/")
