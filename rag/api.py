@@ -253,7 +253,7 @@ def _api_router(rag: RAG) -> APIRouter:
     def documents() -> list[dict[str, Any]]:
         return [_document_out(d, settings) for d in rag.documents.values()]
 
-    @router.get("/documents/{doc_id}", response_model=DocumentDetailOut, summary="One article's paragraphs")
+    @router.get("/documents/{doc_id:path}", response_model=DocumentDetailOut, summary="One article's paragraphs")
     def document(doc_id: str) -> dict[str, Any]:
         found = rag.documents.get(doc_id)
         if found is None:
@@ -283,7 +283,7 @@ def _add_pages(app: FastAPI, rag: RAG) -> None:
                 "model": manifest["model"]["name"], "model_sha256": manifest["model"]["sha256"],
                 "dimension": manifest["model"]["dimension"], **manifest["counts"]}
 
-    @app.get("/source/{doc_id}", response_class=HTMLResponse, summary="An article, the cited range highlighted")
+    @app.get("/source/{doc_id:path}", response_class=HTMLResponse, summary="An article, the cited range highlighted")
     def source(doc_id: str, start: int | None = Query(None, ge=0, description="raw offset where the highlight starts"),
                end: int | None = Query(None, ge=0, description="raw offset where it ends")) -> HTMLResponse:
         document = rag.documents.get(doc_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,36 @@ class Embedder:
                 embedding = self._model(self._model.preprocess([text]))["sentence_embedding"]
                 embedding = torch.nn.functional.normalize(embedding, p=2, dim=1)
         return embedding[0].numpy().astype(np.float32, copy=False)
+
+    def encode_exact(self, texts: list[str], progress: Callable[[int], None] = lambda done: None) -> np.ndarray:
+        """Like `encode_documents`, but each text's vector depends on that text alone.
+
+        A batch pads its texts to its longest, and padding changes the last bits
+        of every vector in it; batches of texts of one token length have no
+        padding, and give the same bytes for a text whatever else is encoded
+        with it (checked in tests/test_incremental.py). That is what lets an
+        incremental build reuse stored vectors and still equal a full rebuild.
+        `progress` is called with the count of texts done after each batch.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        tokenizer = self._model.tokenizer
+        limit = self._model.max_seq_length
+        by_length: dict[int, list[int]] = {}
+        for start in range(0, len(texts), 4096):
+            batch = texts[start:start + 4096]
+            lengths = tokenizer(batch, truncation=True, max_length=limit, return_length=True)["length"]
+            for offset, length in enumerate(lengths):
+                by_length.setdefault(int(length), []).append(start + offset)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        done = 0
+        for rows in by_length.values():
+            for start in range(0, len(rows), self.batch_size):
+                part = rows[start:start + self.batch_size]
+                out[part] = self.encode_documents([texts[i] for i in part])
+                done += len(part)
+                progress(done)
+        return out
 
     def encode_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Texts as a float32 matrix of shape (len(texts), dimension)."""
