@@ -36,10 +36,13 @@ import datetime as dt
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.pages import page_format, read_page
+from rag.read_cache import from_record, page_digest
 from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
 from rag.text import clean_text, split_sentences
 
@@ -79,11 +82,14 @@ class _Block:
     kind: ParagraphKind
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
+def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = None,
+                ) -> tuple[list[Document], list[Skipped]]:
     """Every readable page of `corpus_dir` and its subfolders, sorted by id, and the files skipped.
 
     A page's id is its path below `corpus_dir` without the extension (`team/handbook/onboarding`);
-    two files with one id (`a.md` and `a.html`) are an error naming both.
+    two files with one id (`a.md` and `a.html`) are an error naming both. `known` holds what an earlier
+    read of the same reader made of each page (`rag.read_cache`): a page whose file is unchanged is
+    taken from it instead of being parsed again.
     """
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
@@ -112,8 +118,13 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         if raw in seen_content:
             skipped.append(Skipped(str(path), f"same content as {seen_content[raw]}"))
             continue
+        digest = page_digest(data, _sidecar_bytes(path))
+        record = (known or {}).get(doc_id)
         try:
-            document = _read(path, doc_id, raw)
+            if record is not None and record.get("digest") == digest:
+                document = from_record(record, str(path), raw)
+            else:
+                document = _read(path, doc_id, raw)
         except CorpusError as err:
             skipped.append(Skipped(str(path), str(err)))
             continue
@@ -127,6 +138,18 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         seen_content[raw] = str(path.relative_to(corpus_dir))
         documents.append(document)
     return documents, skipped
+
+
+def document_digest(document: Document) -> str:
+    """The digest `load_corpus` compares with a `known` record (a UTF-8 file re-encodes to its own bytes)."""
+    return page_digest(document.raw.encode("utf-8"), _sidecar_bytes(Path(document.path)))
+
+
+def _sidecar_bytes(path: Path) -> bytes | None:
+    try:
+        return path.with_suffix(".json").read_bytes()
+    except OSError:
+        return None
 
 
 def _page_paths(corpus_dir: Path) -> dict[str, list[Path]]:

@@ -14,6 +14,7 @@ Layout (plain, versioned files; nothing is pickled):
                       bm25/                           bm25s files (.npy + JSON)
                       neighbours.json                 each term's closest terms (rag/vocabulary.py)
                       words.json, words.npy           the words embedded for them, and their vectors
+                      documents.jsonl                 what reading each page gave (rag/read_cache.py)
 
 A build is written into a fresh folder and becomes visible only when CURRENT
 is replaced with `os.replace`, so a crash mid-build leaves the previous index
@@ -34,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ import faiss
 import numpy as np
 
 from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.corpus import document_digest
 from rag.embedding import Embedder, model_name
+from rag.read_cache import to_record
 from rag.schema import (
     Chunk,
     Document,
@@ -137,6 +140,8 @@ class StoredVectors:
 
     rows: dict[str, np.ndarray]  # chunk or sentence text -> its vector
     words: WordVectors
+    # doc id -> (file digest, its chunk rows, its sentence rows): an unchanged page is not split again
+    units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -156,8 +161,8 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
     `Embedder.encode_exact`, so the result is byte for byte what a build without `reuse` writes.
     `meter(done, total)` follows the encoding.
     """
-    chunks = chunk_documents(documents, key.chunk_size, key.chunk_overlap)
-    sentences = split_documents_into_sentences(documents)
+    digests = {d.doc_id: document_digest(d) for d in documents}
+    chunks, sentences = _units(documents, digests, key, reuse)
     if not chunks:
         raise IndexMissingError("the corpus has no body text to index; add articles to the corpus folder")
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -185,6 +190,7 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                                                "start": c.start, "end": c.end, "clean": c.clean} for c in chunks))
         _write_jsonl(work / "sentences.jsonl", ({"doc_id": s.doc_id, "paragraph": s.paragraph, "start": s.start,
                                                   "end": s.end, "clean": s.clean} for s in sentences))
+        _write_jsonl(work / "documents.jsonl", (to_record(d, digests[d.doc_id]) for d in documents))
         bm25 = bm25s.BM25()
         bm25.index(tokenize([c.clean for c in chunks]), show_progress=False)
         bm25.save(str(work / "bm25"), allow_pickle=False)
@@ -223,6 +229,28 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                  len(distinct) - len(missing) + words_reused)
 
 
+def _units(documents: list[Document], digests: dict[str, str], key: BuildKey,
+           reuse: StoredVectors | None) -> tuple[list[Chunk], list[Sentence]]:
+    """Chunks and sentences in corpus order; an unchanged page's are taken from `reuse`, renumbered."""
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for document in documents:
+        stored = reuse.units.get(document.doc_id) if reuse is not None else None
+        if stored is not None and stored[0] == digests[document.doc_id]:
+            raw = document.raw
+            page_chunks = [Chunk(chunk_id=0, doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
+                                 end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"]) for r in stored[1]]
+            page_sentences = [Sentence(doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
+                                       end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"])
+                              for r in stored[2]]
+        else:
+            page_chunks = chunk_documents([document], key.chunk_size, key.chunk_overlap)
+            page_sentences = split_documents_into_sentences([document])
+        chunks.extend(replace(c, chunk_id=len(chunks) + i) for i, c in enumerate(page_chunks))
+        sentences.extend(page_sentences)
+    return chunks, sentences
+
+
 def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
     """The vectors of `build` by text, or None when it cannot be trusted (checksums, shapes)."""
     try:
@@ -234,8 +262,11 @@ def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
         chunk_index = faiss.read_index(str(build / "chunks.faiss"))
         chunk_vectors = chunk_index.reconstruct_n(0, chunk_index.ntotal)
         sentence_vectors = np.load(build / "sentences.npy", allow_pickle=False)
-        chunk_texts = [row["clean"] for row in _read_jsonl(build / "chunks.jsonl")]
-        sentence_texts = [row["clean"] for row in _read_jsonl(build / "sentences.jsonl")]
+        chunk_rows = _read_jsonl(build / "chunks.jsonl")
+        sentence_rows = _read_jsonl(build / "sentences.jsonl")
+        chunk_texts = [row["clean"] for row in chunk_rows]
+        sentence_texts = [row["clean"] for row in sentence_rows]
+        digests = {record["doc_id"]: record["digest"] for record in _read_jsonl(build / "documents.jsonl")}
         words = json.loads((build / "words.json").read_text(encoding="utf-8"))
         word_vectors = np.load(build / "words.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexCorruptError):
@@ -245,7 +276,28 @@ def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
         return None
     rows = dict(zip(chunk_texts, chunk_vectors, strict=True))
     rows.update(zip(sentence_texts, sentence_vectors, strict=True))
-    return StoredVectors(rows, WordVectors(tuple(words), word_vectors))
+    units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
+        doc_id: (digest, [], []) for doc_id, digest in digests.items()}
+    for row in chunk_rows:
+        units[row["doc_id"]][1].append(row)
+    for row in sentence_rows:
+        units[row["doc_id"]][2].append(row)
+    return StoredVectors(rows, WordVectors(tuple(words), word_vectors), units)
+
+
+def read_records(index_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the current build read of each page (`rag.read_cache`), by doc id; empty when unusable."""
+    build = current_build(index_dir)
+    if build is None:
+        return {}
+    try:
+        manifest = read_manifest(build)
+        if manifest["key"].get("reader_version") != READER_VERSION or \
+                _file_digest(build / "documents.jsonl") != manifest["files"]["documents.jsonl"]:
+            return {}
+        return {record["doc_id"]: record for record in _read_jsonl(build / "documents.jsonl")}
+    except (OSError, ValueError, KeyError, TypeError, IndexCorruptError):
+        return {}
 
 
 def _faiss_index(vectors: np.ndarray) -> tuple[faiss.Index, str]:

@@ -27,13 +27,17 @@ from rag.config import Settings
 from rag.corpus import Skipped, load_corpus
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (
+    FORMAT_VERSION,
+    READER_VERSION,
     BuildKey,
     LoadedIndex,
+    StoredVectors,
     build_index,
     build_lock,
     current_build,
     load_index,
     read_manifest,
+    read_records,
     stored_vectors,
 )
 from rag.schema import CorpusError, Document, IndexCorruptError, StaleIndexError
@@ -58,7 +62,8 @@ class IndexReport:
 
 
 def read_corpus(settings: Settings) -> tuple[list[Document], list[Skipped]]:
-    documents, skipped = load_corpus(settings.corpus_dir)
+    """The corpus; pages unchanged since the current build are taken from what it read, not parsed again."""
+    documents, skipped = load_corpus(settings.corpus_dir, read_records(settings.index_dir))
     if not documents:
         raise CorpusError(f"no readable page in {settings.corpus_dir} ({len(skipped)} skipped); "
                           "add UTF-8 .txt, .md or .html files there and run `python -m rag index`")
@@ -114,7 +119,10 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
     """
     started = time.perf_counter()
     with build_lock(settings.index_dir):
-        documents, skipped = read_corpus(settings)
+        reuse = None if force else _reusable(settings.index_dir, model_sha256(embedder.model_dir), embedder.dimension)
+        documents, skipped = load_corpus(settings.corpus_dir, read_records(settings.index_dir) if reuse else None)
+        if not documents:
+            documents, skipped = read_corpus(settings)  # the one-line error for an empty corpus
         key = build_key(settings, embedder, documents)
         reasons = stale_reasons(settings.index_dir, key)
         if force:
@@ -124,13 +132,12 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
                                seconds=time.perf_counter() - started)
         for reason in reasons:
             progress(f"rebuilding: {reason}")
-        reuse = None if force else _reusable(settings.index_dir, key, embedder.dimension)
         built = build_index(settings.index_dir, documents, embedder, key, progress, reuse, meter)
         return IndexReport(tuple(documents), tuple(skipped), True, tuple(reasons), built.path, built.embedded,
                            built.reused, time.perf_counter() - started)
 
 
-def _reusable(index_dir: Path, key: BuildKey, dimension: int):
+def _reusable(index_dir: Path, model_sha: str, dimension: int) -> StoredVectors | None:
     """The published build's vectors, when they were computed by the same model the same way."""
     build = current_build(index_dir)
     if build is None:
@@ -139,8 +146,8 @@ def _reusable(index_dir: Path, key: BuildKey, dimension: int):
         built = read_manifest(build)["key"]
     except (IndexCorruptError, KeyError):
         return None
-    wanted = key.as_dict()
-    if any(built.get(name) != wanted[name] for name in ("model_sha256", "format_version", "reader_version")):
+    if built.get("model_sha256") != model_sha or built.get("format_version") != FORMAT_VERSION or \
+            built.get("reader_version") != READER_VERSION:
         return None
     return stored_vectors(build, dimension)
 
