@@ -24,6 +24,8 @@ from rag import models
 from rag.schema import ModelError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Texts per batch in `encode_exact`. Small, because a token length with fewer texts is filled up to it.
+EXACT_BATCH = 16
 
 
 def model_name(model_dir: Path) -> str:
@@ -93,10 +95,12 @@ class Embedder:
         """Like `encode_documents`, but each text's vector depends on that text alone.
 
         A batch pads its texts to its longest, and padding changes the last bits
-        of every vector in it; batches of texts of one token length have no
-        padding, and give the same bytes for a text whatever else is encoded
-        with it (checked in tests/test_incremental.py). That is what lets an
-        incremental build reuse stored vectors and still equal a full rebuild.
+        of every vector in it; the matrix kernels torch picks also depend on the
+        batch's shape. So every batch here holds EXACT_BATCH texts of one token
+        length (no padding, one shape per length), and a text's vector has the
+        same bytes whatever else is encoded with it (tests/test_wiki.py). That
+        is what lets an incremental build reuse stored vectors and still equal
+        a full rebuild.
         `progress` is called with the count of texts done after each batch.
         """
         if not texts:
@@ -112,9 +116,12 @@ class Embedder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         done = 0
         for rows in by_length.values():
-            for start in range(0, len(rows), self.batch_size):
-                part = rows[start:start + self.batch_size]
-                out[part] = self.encode_documents([texts[i] for i in part])
+            for start in range(0, len(rows), EXACT_BATCH):
+                part = rows[start:start + EXACT_BATCH]
+                batch = [texts[i] for i in part]
+                # Every batch has the same shape: a short one is filled up with copies of its last text.
+                batch += [batch[-1]] * (EXACT_BATCH - len(batch))
+                out[part] = self.encode_documents(batch)[:len(part)]
                 done += len(part)
                 progress(done)
         return out
