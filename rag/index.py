@@ -246,7 +246,8 @@ def _units(documents: list[Document], digests: dict[str, str], key: BuildKey,
         else:
             page_chunks = chunk_documents([document], key.chunk_size, key.chunk_overlap)
             page_sentences = split_documents_into_sentences([document])
-        chunks.extend(replace(c, chunk_id=len(chunks) + i) for i, c in enumerate(page_chunks))
+        first = len(chunks)
+        chunks.extend(replace(c, chunk_id=first + i) for i, c in enumerate(page_chunks))
         sentences.extend(page_sentences)
     return chunks, sentences
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,9 @@ def test_an_incremental_build_embeds_only_new_texts_and_equals_a_full_rebuild(tm
     rebuilt = ensure_index(full, embedder, force=True)
     assert rebuilt.reused == 0
     assert _vectors(settings.index_dir) == _vectors(full.index_dir)  # byte for byte
+    chunk_ids = [json.loads(line)["chunk_id"] for line in
+                 (current_build(settings.index_dir) / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert chunk_ids == list(range(len(chunk_ids)))  # reused pages' chunks renumbered in corpus order
     served = RAG(settings, embedder)
     assert "home" not in served.documents and "team/travel" in served.documents
     answer = served.ask("How are trains booked?")
