@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.context import Context, encode_documents, encode_query, model_env
-from benchmarks.measure import PYTHON, ROOT, percentile, run_child, seconds
+from benchmarks.context import Context, encode_documents, model_env
+from benchmarks.measure import PYTHON, percentile, run_child, seconds
 from benchmarks.report import Row, Target, judged, reported
 from benchmarks.wiki_corpus import edit_pages, write_wiki
 from rag.index import current_build

@@ -68,5 +68,5 @@ def _paragraphs(path: Path) -> list[str]:
 
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".md":
-        return text.split("\n\n")[2:] and [p.strip() for p in text.split("\n\n")[2:]]
+        return [p.strip() for p in text.split("\n\n")[2:]]  # after the front matter and the heading
     return [unescape(line[3:-4]) for line in text.splitlines() if line.startswith("<p>")]
