@@ -134,7 +134,7 @@ def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Pat
     skipped = sorted(line for line in run.stdout.splitlines() if line.startswith("skipped "))
     assert skipped == sorted(f"skipped {corpus_copy / name}: {reason}" for name, reason in [
         ("empty.txt", "empty file"),
-        ("binary.txt", "contains NUL bytes: a binary file, not an article"),
+        ("binary.txt", "contains NUL bytes: a binary file, not a page"),
         ("latin1.txt", "not UTF-8 (byte 3 is 0xe9); convert it, e.g. iconv -f latin1 -t utf-8"),
         ("huge.txt", f"{50 * 1024 * 1024 // 13 * 13} bytes is over the {20 * 1024 * 1024}-byte limit for one "
                      "article; split it"),
