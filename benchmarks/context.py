@@ -47,6 +47,9 @@ class Sizes:
     crossing_sizes: tuple[int, ...]  # flat-search latency at these sizes, to place the exact/ANN threshold
     model_builds: int  # index builds (and their floors) per model in the model rows
     set_questions: int | None  # questions per set in the model rows (None: all); follow-ups always among them
+    wiki_pages: int = 10_000  # generated wiki of the incremental rows
+    wiki_paragraphs: int = 2  # one-sentence paragraphs per page there
+    large_pages: int = 20_000  # generated wiki of the large build row (one paragraph a page); 100,000 did not fit the time this shared machine gave (README)
 
 
 FULL = Sizes(build_repeats=3, generated_chunks=20_000, latency_rounds=10, cold_starts=3, served_rounds=3,
@@ -55,7 +58,7 @@ FULL = Sizes(build_repeats=3, generated_chunks=20_000, latency_rounds=10, cold_s
              set_questions=None)
 QUICK = Sizes(build_repeats=2, generated_chunks=500, latency_rounds=2, cold_starts=1, served_rounds=1,
               concurrent_clients=16, vectors=50_000, queries=100, crossing_sizes=(5_000, 20_000, 50_000),
-              model_builds=1, set_questions=6)
+              model_builds=1, set_questions=6, wiki_pages=300, wiki_paragraphs=4, large_pages=1_000)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks import build, cold_start, latency, milvus, models, peer, scale, served, soak  # noqa: E402
+from benchmarks import build, cold_start, latency, milvus, models, peer, scale, served, soak, wiki  # noqa: E402
 from benchmarks.context import FULL, QUICK, open_context  # noqa: E402
 from benchmarks.report import Row, machine, render, write_json  # noqa: E402
 
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += peer.run(ctx)
         _say("the packaged models side by side")
         rows += models.run(ctx)
+        _say(f"wiki: incremental updates of {sizes.wiki_pages:,} pages, a build of {sizes.large_pages:,}")
+        rows += wiki.run(ctx)
         _say(f"scale ({sizes.vectors:,} vectors)")
         rows += scale.run(ctx)
         if not args.quick:  # minutes of Milvus Lite indexing; `python -m benchmarks.milvus` runs it alone

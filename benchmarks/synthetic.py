@@ -33,12 +33,7 @@ _INNER_STOP = tuple(".!?:;")
 
 def write_corpus(source_dir: Path, target_dir: Path, chunks: int, seed: int = 0) -> int:
     """Write articles into `target_dir` with `chunks` one-chunk paragraphs; returns the paragraph count."""
-    documents, _ = load_corpus(source_dir)
-    # Words that end a clause inside a sentence would let the sentence splitter cut it.
-    pieces = [[w.rstrip(".!?:;") if i == len(words) - 1 else w for i, w in enumerate(words)]
-              for words in (s.clean.split() for s in split_documents_into_sentences(documents))]
-    pieces = [words for words in pieces
-              if len(words) >= 2 * WORDS_FROM_EACH[1] and not any(w.endswith(_INNER_STOP) for w in words)]
+    pieces = _sentence_pieces(source_dir)
     rng = random.Random(seed)
     target_dir.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -52,6 +47,16 @@ def write_corpus(source_dir: Path, target_dir: Path, chunks: int, seed: int = 0)
         written += count
         article += 1
     return written
+
+
+def _sentence_pieces(source_dir: Path) -> list[list[str]]:
+    """The words of the real sentences generated sentences are cut from."""
+    documents, _ = load_corpus(source_dir)
+    # Words that end a clause inside a sentence would let the sentence splitter cut it.
+    pieces = [[w.rstrip(".!?:;") if i == len(words) - 1 else w for i, w in enumerate(words)]
+              for words in (s.clean.split() for s in split_documents_into_sentences(documents))]
+    return [words for words in pieces
+            if len(words) >= 2 * WORDS_FROM_EACH[1] and not any(w.endswith(_INNER_STOP) for w in words)]
 
 
 def _sentence(pieces: list[list[str]], rng: random.Random) -> str:

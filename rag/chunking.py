@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rag.pages import readable
 from rag.schema import Chunk, Document, Paragraph, Sentence
-from rag.text import CleanText, clean_text, split_sentences
+from rag.text import split_sentences
 
 if TYPE_CHECKING:
     from langchain_text_splitters import TextSplitter
@@ -32,7 +33,7 @@ def chunk_documents(documents: Iterable[Document], chunk_size: int, chunk_overla
     chunks: list[Chunk] = []
     for document in documents:
         for paragraph in document.body:
-            for start, end, clean in _split_paragraph(document.raw, paragraph, splitter, chunk_overlap):
+            for start, end, clean in _split_paragraph(document, paragraph, splitter, chunk_overlap):
                 chunks.append(Chunk(
                     chunk_id=len(chunks), doc_id=document.doc_id, paragraph=paragraph.n,
                     start=start, end=end, text=document.raw[start:end], clean=clean,
@@ -40,9 +41,9 @@ def chunk_documents(documents: Iterable[Document], chunk_size: int, chunk_overla
     return chunks
 
 
-def _split_paragraph(raw: str, paragraph: Paragraph, splitter: TextSplitter,
+def _split_paragraph(document: Document, paragraph: Paragraph, splitter: TextSplitter,
                      overlap: int) -> list[tuple[int, int, str]]:
-    cleaned = _paragraph_clean_text(raw, paragraph)
+    cleaned = readable(document, paragraph)
     pieces: list[tuple[int, int, str]] = []
     position = 0
     previous_length = 0
@@ -63,7 +64,7 @@ def split_documents_into_sentences(documents: Iterable[Document]) -> list[Senten
     sentences: list[Sentence] = []
     for document in documents:
         for paragraph in document.body:
-            cleaned = _paragraph_clean_text(document.raw, paragraph)
+            cleaned = readable(document, paragraph)
             for start, end in split_sentences(cleaned.text):
                 raw_start, raw_end = cleaned.raw_span(start, end)
                 sentences.append(Sentence(
@@ -73,5 +74,3 @@ def split_documents_into_sentences(documents: Iterable[Document]) -> list[Senten
     return sentences
 
 
-def _paragraph_clean_text(raw: str, paragraph: Paragraph) -> CleanText:
-    return clean_text(raw, paragraph.segments or ((paragraph.start, paragraph.end),))

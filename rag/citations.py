@@ -12,7 +12,7 @@ def source_url(doc_id: str, paragraph: int, start: int | None = None, end: int |
     """Deep link to the source view, anchored at the paragraph, highlight range in the query."""
     query = f"?start={start}&end={end}" if start is not None and end is not None else ""
     anchor = f"#p{paragraph}" if paragraph > 0 else ""
-    return f"{prefix}/source/{quote(doc_id, safe='')}{query}{anchor}"
+    return f"{prefix}/source/{quote(doc_id, safe='/')}{query}{anchor}"
 
 
 def cite(n: int, document: Document, paragraph: int, start: int, end: int, clean: str, prefix: str = "") -> Citation:

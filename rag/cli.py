@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rag.config import Settings
 from rag.schema import Answer, QuestionFileError, RagError
 
 EXIT_ERROR = 2
+LISTED_DOCUMENTS = 20  # `index` names each page it read up to this many; a wiki gets one line of counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,13 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description="Cited answers over a folder of articles.")
-    parser.add_argument("--corpus", help="folder of .txt articles (RAG_CORPUS_DIR)")
+    parser.add_argument("--corpus", help="folder of .txt, .md and .html pages, subfolders included (RAG_CORPUS_DIR)")
     parser.add_argument("--index", help="index folder (RAG_INDEX_DIR)")
     parser.add_argument("--model", help="local sentence-transformers model folder (RAG_MODEL_PATH)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="build or refresh the index")
-    index.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")
+    index.add_argument("--force", action="store_true",
+                       help="rebuild from scratch (no vector reused), even if the index is fresh")
+    index.add_argument("--quiet", action="store_true", help="print only skipped files and errors")
     index.set_defaults(run=cmd_index)
 
     ask = commands.add_parser("ask", help="answer a question, or a question file")
@@ -86,18 +90,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from rag.pipeline import ensure_index, load_embedder
+    from rag.progress import Meter
 
+    terminal = sys.stdout.isatty() and not args.quiet
+    say = (lambda message: None) if args.quiet or not terminal else (lambda message: print(message, flush=True))
     embedder = load_embedder(settings)
-    report = ensure_index(settings, embedder, force=args.force, progress=lambda m: print(m, flush=True))
-    for document in report.documents:
-        kinds = [p.kind for p in document.paragraphs]
-        print(f"read    {document.doc_id}: {document.title!r} ({document.date or 'no date'}), "
-              f"{kinds.count('body')} paragraphs, {kinds.count('heading')} headings, "
-              f"{kinds.count('boilerplate')} boilerplate blocks left out")
+    report = ensure_index(settings, embedder, force=args.force, progress=say,
+                          meter=Meter(sys.stdout) if terminal else (lambda done, total: None))
+    if not args.quiet:
+        if len(report.documents) <= LISTED_DOCUMENTS:
+            for document in report.documents:
+                kinds = [p.kind for p in document.paragraphs]
+                print(f"read    {document.doc_id}: {document.title!r} ({document.date or 'no date'}), "
+                      f"{kinds.count('body')} paragraphs, {kinds.count('heading')} headings, "
+                      f"{kinds.count('boilerplate')} boilerplate blocks left out")
+        else:
+            formats = Counter(Path(d.path).suffix.lower().lstrip(".") for d in report.documents)
+            print(f"read    {len(report.documents):,} pages ("
+                  f"{', '.join(f'{count:,} {kind}' for kind, count in sorted(formats.items()))})")
+    # Skipped files are always named: a page missing from answers must be explained.
     for skipped in report.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}")
+    if args.quiet:
+        return 0
     if report.rebuilt:
-        print(f"built   {report.build} ({', '.join(report.reasons)})")
+        print(f"built   {report.build} ({', '.join(report.reasons)}): embedded {report.embedded:,} texts, "
+              f"reused {report.reused:,}, in {report.seconds:.1f} s")
     else:
         print(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded")
     return 0

@@ -1,5 +1,9 @@
 """Reading `corpus/` into `Document`s with classified `Paragraph`s.
 
+Pages are `.txt`, `.md` or `.html` files in the folder and its subfolders;
+Markdown and HTML are read by `rag.pages`. What follows are the rules for
+`.txt` news articles.
+
 Scraped news is messy; each rule below answers a pattern seen in real files:
 
 * Paragraphs are separated by blank lines, or in some files by single
@@ -30,10 +34,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rag.pages import page_format, read_page
+from rag.read_cache import from_record, page_digest
 from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
 from rag.text import clean_text, split_sentences
 
@@ -73,22 +82,32 @@ class _Block:
     kind: ParagraphKind
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
-    """Every readable `*.txt` of `corpus_dir`, sorted by id, and the files skipped."""
+def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = None,
+                ) -> tuple[list[Document], list[Skipped]]:
+    """Every readable page of `corpus_dir` and its subfolders, sorted by id, and the files skipped.
+
+    A page's id is its path below `corpus_dir` without the extension (`team/handbook/onboarding`);
+    two files with one id (`a.md` and `a.html`) are an error naming both. `known` holds what an earlier
+    read of the same reader made of each page (`rag.read_cache`): a page whose file is unchanged is
+    taken from it instead of being parsed again.
+    """
     if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt articles in it")
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
+                          "pages in it")
+    root = corpus_dir.resolve()
+    paths = _page_paths(corpus_dir)
+    _check_unique_ids(paths)
     documents: list[Document] = []
     skipped: list[Skipped] = []
     seen_content: dict[str, str] = {}
-    root = corpus_dir.resolve()
-    for path in sorted(corpus_dir.glob("*.txt")):
+    for doc_id, [path] in sorted(paths.items()):
         reason = _unreadable_reason(path, root)
         if reason:
             skipped.append(Skipped(str(path), reason))
             continue
         data = path.read_bytes()
         if b"\x00" in data:
-            skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not an article"))
+            skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not a page"))
             continue
         try:
             raw = data.decode("utf-8")
@@ -99,13 +118,67 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         if raw in seen_content:
             skipped.append(Skipped(str(path), f"same content as {seen_content[raw]}"))
             continue
-        document = read_document(path, raw)
+        digest = page_digest(data, _sidecar_bytes(path))
+        record = (known or {}).get(doc_id)
+        try:
+            if record is not None and record.get("digest") == digest:
+                document = from_record(record, str(path), raw)
+            else:
+                document = _read(path, doc_id, raw)
+        except CorpusError as err:
+            skipped.append(Skipped(str(path), str(err)))
+            continue
+        except Exception as err:  # noqa: BLE001 - one page a parser chokes on must not stop a wiki's build
+            skipped.append(Skipped(str(path), f"could not be read as {page_format(path)} "
+                                              f"({type(err).__name__}: {err}); fix the page or remove it"))
+            continue
         if not document.body:
             skipped.append(Skipped(str(path), "no body text"))
             continue
-        seen_content[raw] = path.name
+        seen_content[raw] = str(path.relative_to(corpus_dir))
         documents.append(document)
     return documents, skipped
+
+
+def document_digest(document: Document) -> str:
+    """The digest `load_corpus` compares with a `known` record (a UTF-8 file re-encodes to its own bytes)."""
+    return page_digest(document.raw.encode("utf-8"), _sidecar_bytes(Path(document.path)))
+
+
+def _sidecar_bytes(path: Path) -> bytes | None:
+    try:
+        return path.with_suffix(".json").read_bytes()
+    except OSError:
+        return None
+
+
+def _page_paths(corpus_dir: Path) -> dict[str, list[Path]]:
+    """Page files by id; hidden files and folders (`.git`) and files of other types are not pages."""
+    found: dict[str, list[Path]] = {}
+    for folder, subfolders, files in os.walk(corpus_dir):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or not page_format(path):
+                continue
+            doc_id = path.relative_to(corpus_dir).with_suffix("").as_posix()
+            found.setdefault(doc_id, []).append(path)
+    return found
+
+
+def _check_unique_ids(paths: dict[str, list[Path]]) -> None:
+    clashes = [(doc_id, files) for doc_id, files in paths.items() if len(files) > 1]
+    if clashes:
+        doc_id, files = clashes[0]
+        more = f" ({len(clashes) - 1} more ids clash)" if len(clashes) > 1 else ""
+        raise CorpusError(f"{' and '.join(str(f) for f in files)} both have the document id {doc_id!r}{more}; "
+                          "rename or remove one of them")
+
+
+def _read(path: Path, doc_id: str, raw: str) -> Document:
+    if page_format(path) == "text":
+        return read_document(path, raw, doc_id)
+    return read_page(path, doc_id, raw, _sidecar(path))
 
 
 def _unreadable_reason(path: Path, root: Path) -> str:
@@ -121,9 +194,9 @@ def _unreadable_reason(path: Path, root: Path) -> str:
     return ""
 
 
-def read_document(path: Path, raw: str) -> Document:
+def read_document(path: Path, raw: str, doc_id: str = "") -> Document:
     """One article: paragraphs classified, title, date and source inferred or from `<id>.json`."""
-    doc_id = path.stem
+    doc_id = doc_id or path.stem
     blocks, date = _classify(raw, _blocks(raw))
     named = next((m.group(1) for b in blocks if b.kind == "boilerplate" and (m := _PUBLICATION.match(b.clean))), "")
     paragraphs = _paragraphs(doc_id, raw, _rejoin_page_breaks(raw, blocks))

@@ -16,6 +16,7 @@ which also keeps torch from oversubscribing the two cores.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from rag import models
 from rag.schema import ModelError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Texts per batch in `encode_exact`. Small, because a token length with fewer texts is filled up to it.
+EXACT_BATCH = 16
 
 
 def model_name(model_dir: Path) -> str:
@@ -86,6 +89,41 @@ class Embedder:
                 embedding = self._model(self._model.preprocess([text]))["sentence_embedding"]
                 embedding = torch.nn.functional.normalize(embedding, p=2, dim=1)
         return embedding[0].numpy().astype(np.float32, copy=False)
+
+    def encode_exact(self, texts: list[str], progress: Callable[[int], None] = lambda done: None) -> np.ndarray:
+        """Like `encode_documents`, but each text's vector depends on that text alone.
+
+        A batch pads its texts to its longest, and padding changes the last bits
+        of every vector in it; the matrix kernels torch picks also depend on the
+        batch's shape. So every batch here holds EXACT_BATCH texts of one token
+        length (no padding, one shape per length), and a text's vector has the
+        same bytes whatever else is encoded with it (tests/test_wiki.py). That
+        is what lets an incremental build reuse stored vectors and still equal
+        a full rebuild.
+        `progress` is called with the count of texts done after each batch.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        tokenizer = self._model.tokenizer
+        limit = self._model.max_seq_length
+        by_length: dict[int, list[int]] = {}
+        for start in range(0, len(texts), 4096):
+            batch = texts[start:start + 4096]
+            lengths = tokenizer(batch, truncation=True, max_length=limit, return_length=True)["length"]
+            for offset, length in enumerate(lengths):
+                by_length.setdefault(int(length), []).append(start + offset)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        done = 0
+        for rows in by_length.values():
+            for start in range(0, len(rows), EXACT_BATCH):
+                part = rows[start:start + EXACT_BATCH]
+                batch = [texts[i] for i in part]
+                # Every batch has the same shape: a short one is filled up with copies of its last text.
+                batch += [batch[-1]] * (EXACT_BATCH - len(batch))
+                out[part] = self.encode_documents(batch)[:len(part)]
+                done += len(part)
+                progress(done)
+        return out
 
     def encode_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Texts as a float32 matrix of shape (len(texts), dimension)."""

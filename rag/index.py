@@ -1,4 +1,7 @@
-"""The on-disk index in `index/`: build, load, stale check, atomic replace.
+"""The on-disk index in `index/`: write a build, read it back, atomic replace.
+
+When a build is needed, and which vectors it may reuse, is decided in
+`rag/lifecycle.py`; this module owns the files.
 
 Layout (plain, versioned files; nothing is pickled):
 
@@ -10,6 +13,8 @@ Layout (plain, versioned files; nothing is pickled):
                       sentences.npy                   sentence vectors, float32
                       bm25/                           bm25s files (.npy + JSON)
                       neighbours.json                 each term's closest terms (rag/vocabulary.py)
+                      words.json, words.npy           the words embedded for them, and their vectors
+                      documents.jsonl                 what reading each page gave (rag/read_cache.py)
 
 A build is written into a fresh folder and becomes visible only when CURRENT
 is replaced with `os.replace`, so a crash mid-build leaves the previous index
@@ -30,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,12 +45,21 @@ import faiss
 import numpy as np
 
 from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.corpus import document_digest
 from rag.embedding import Embedder, model_name
-from rag.schema import Chunk, Document, IndexCorruptError, IndexMissingError, Sentence, StaleIndexError
+from rag.read_cache import to_record
+from rag.schema import (
+    Chunk,
+    Document,
+    IndexCorruptError,
+    IndexMissingError,
+    Sentence,
+    StaleIndexError,
+)
 from rag.terms import tokenize
-from rag.vocabulary import Neighbours, word_neighbours
+from rag.vocabulary import Neighbours, WordVectors, word_neighbours
 
-FORMAT_VERSION = 2  # 2: neighbours.json (word neighbours, see rag/vocabulary.py)
+FORMAT_VERSION = 3  # 2: neighbours.json (word neighbours, see rag/vocabulary.py); 3: words.json/.npy
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 # 2: sentence-opening words ("Moreover") are words with neighbours, not names.
 READER_VERSION = 2
@@ -87,14 +101,6 @@ class LoadedIndex:
     neighbours: Neighbours  # term -> the articles' terms closest to it, with their cosine
 
 
-def corpus_fingerprint(documents: list[Document]) -> str:
-    digest = hashlib.sha256()
-    for document in sorted(documents, key=lambda d: d.doc_id):
-        digest.update(document.doc_id.encode() + b"\0" + document.raw.encode("utf-8") + b"\0")
-        digest.update(json.dumps([document.title, document.date, document.source, document.url]).encode())
-    return digest.hexdigest()
-
-
 def current_build(index_dir: Path) -> Path | None:
     pointer = index_dir / "CURRENT"
     try:
@@ -116,23 +122,6 @@ def read_manifest(build: Path) -> dict[str, Any]:
     return manifest
 
 
-def stale_reasons(index_dir: Path, key: BuildKey) -> list[str]:
-    """Why the index in `index_dir` does not serve `key` (empty when it does)."""
-    build = current_build(index_dir)
-    if build is None:
-        return ["no index has been built yet"]
-    try:
-        built = read_manifest(build)["key"]
-    except IndexCorruptError as err:
-        return [str(err)]
-    wanted = key.as_dict()
-    labels = {"corpus_fingerprint": "the corpus changed", "model_sha256": "the embedding model changed",
-              "chunk_size": "chunk_size changed", "chunk_overlap": "chunk_overlap changed",
-              "format_version": "the index format changed", "reader_version": "the corpus reader changed"}
-    return [f"{labels[name]} ({built.get(name)!r} -> {value!r})" if name.startswith("chunk") else labels[name]
-            for name, value in wanted.items() if built.get(name) != value]
-
-
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Exclusive lock for builders; the kernel drops it if the holder dies."""
@@ -145,11 +134,35 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class StoredVectors:
+    """The vectors of a published build by text, for the next build to reuse instead of embedding again."""
+
+    rows: dict[str, np.ndarray]  # chunk or sentence text -> its vector
+    words: WordVectors
+    # doc id -> (file digest, its chunk rows, its sentence rows): an unchanged page is not split again
+    units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    embedded: int  # distinct texts (chunks, sentences, words) the model encoded
+    reused: int  # distinct texts whose vectors came from the previous build
+
+
 def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, key: BuildKey,
-                progress: Callable[[str], None] = lambda message: None) -> Path:
-    """Write a complete new build and make it current; returns its folder. Call under `build_lock`."""
-    chunks = chunk_documents(documents, key.chunk_size, key.chunk_overlap)
-    sentences = split_documents_into_sentences(documents)
+                progress: Callable[[str], None] = lambda message: None,
+                reuse: StoredVectors | None = None,
+                meter: Callable[[int, int], None] = lambda done, total: None) -> Built:
+    """Write a complete new build and make it current. Call under `build_lock`.
+
+    Texts whose vectors are in `reuse` are not embedded again; the others are encoded with
+    `Embedder.encode_exact`, so the result is byte for byte what a build without `reuse` writes.
+    `meter(done, total)` follows the encoding.
+    """
+    digests = {d.doc_id: document_digest(d) for d in documents}
+    chunks, sentences = _units(documents, digests, key, reuse)
     if not chunks:
         raise IndexMissingError("the corpus has no body text to index; add articles to the corpus folder")
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -160,9 +173,15 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
         texts = [c.clean for c in chunks] + [s.clean for s in sentences]
         # A one-sentence paragraph is both a chunk and a sentence: embed it once.
         distinct = list(dict.fromkeys(texts))
-        progress(f"embedding {len(chunks)} chunks and {len(sentences)} sentences ({len(distinct)} distinct texts)")
-        row_of = {text: row for row, text in enumerate(distinct)}
-        vectors = embedder.encode_documents(distinct, show_progress=True)[[row_of[t] for t in texts]]
+        known = reuse.rows if reuse is not None else {}
+        missing = [text for text in distinct if text not in known]
+        progress(f"embedding {len(missing):,} of {len(distinct):,} distinct texts ({len(chunks):,} chunks, "
+                 f"{len(sentences):,} sentences); {len(distinct) - len(missing):,} unchanged, reused")
+        fresh = embedder.encode_exact(missing, progress=lambda done: meter(done, len(missing)))
+        fresh_row = {text: row for row, text in enumerate(missing)}
+        vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            vectors[row] = known[text] if text in known else fresh[fresh_row[text]]
         chunk_vectors, sentence_vectors = vectors[:len(chunks)], vectors[len(chunks):]
         faiss_index, faiss_kind = _faiss_index(chunk_vectors)
         faiss.write_index(faiss_index, str(work / "chunks.faiss"))
@@ -171,12 +190,17 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                                                "start": c.start, "end": c.end, "clean": c.clean} for c in chunks))
         _write_jsonl(work / "sentences.jsonl", ({"doc_id": s.doc_id, "paragraph": s.paragraph, "start": s.start,
                                                   "end": s.end, "clean": s.clean} for s in sentences))
+        _write_jsonl(work / "documents.jsonl", (to_record(d, digests[d.doc_id]) for d in documents))
         bm25 = bm25s.BM25()
         bm25.index(tokenize([c.clean for c in chunks]), show_progress=False)
         bm25.save(str(work / "bm25"), allow_pickle=False)
         progress("embedding the articles' words for their neighbours")
-        neighbours = word_neighbours((s.clean for s in sentences), embedder)
+        neighbours, words = word_neighbours((s.clean for s in sentences), embedder,
+                                            reuse.words if reuse is not None else None)
         (work / "neighbours.json").write_text(json.dumps(neighbours, sort_keys=True), encoding="utf-8")
+        (work / "words.json").write_text(json.dumps(list(words.words), ensure_ascii=False), encoding="utf-8")
+        np.save(work / "words.npy", words.vectors, allow_pickle=False)
+        words_reused = sum(w in set(reuse.words.words) for w in words.words) if reuse is not None else 0
         manifest = {
             "format_version": FORMAT_VERSION,
             "build_id": build_id,
@@ -201,7 +225,80 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     _remove_other_builds(builds, keep=build_id)
-    return builds / build_id
+    return Built(builds / build_id, len(missing) + len(words.words) - words_reused,
+                 len(distinct) - len(missing) + words_reused)
+
+
+def _units(documents: list[Document], digests: dict[str, str], key: BuildKey,
+           reuse: StoredVectors | None) -> tuple[list[Chunk], list[Sentence]]:
+    """Chunks and sentences in corpus order; an unchanged page's are taken from `reuse`, renumbered."""
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for document in documents:
+        stored = reuse.units.get(document.doc_id) if reuse is not None else None
+        if stored is not None and stored[0] == digests[document.doc_id]:
+            raw = document.raw
+            page_chunks = [Chunk(chunk_id=0, doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
+                                 end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"]) for r in stored[1]]
+            page_sentences = [Sentence(doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
+                                       end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"])
+                              for r in stored[2]]
+        else:
+            page_chunks = chunk_documents([document], key.chunk_size, key.chunk_overlap)
+            page_sentences = split_documents_into_sentences([document])
+        first = len(chunks)
+        chunks.extend(replace(c, chunk_id=first + i) for i, c in enumerate(page_chunks))
+        sentences.extend(page_sentences)
+    return chunks, sentences
+
+
+def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
+    """The vectors of `build` by text, or None when it cannot be trusted (checksums, shapes)."""
+    try:
+        manifest = read_manifest(build)
+        files = manifest.get("files", {})
+        if not files or set(files) != set(_data_files(build)) or any(
+                _file_digest(build / name) != digest for name, digest in files.items()):
+            return None
+        chunk_index = faiss.read_index(str(build / "chunks.faiss"))
+        chunk_vectors = chunk_index.reconstruct_n(0, chunk_index.ntotal)
+        sentence_vectors = np.load(build / "sentences.npy", allow_pickle=False)
+        chunk_rows = _read_jsonl(build / "chunks.jsonl")
+        sentence_rows = _read_jsonl(build / "sentences.jsonl")
+        chunk_texts = [row["clean"] for row in chunk_rows]
+        sentence_texts = [row["clean"] for row in sentence_rows]
+        digests = {record["doc_id"]: record["digest"] for record in _read_jsonl(build / "documents.jsonl")}
+        words = json.loads((build / "words.json").read_text(encoding="utf-8"))
+        word_vectors = np.load(build / "words.npy", allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexCorruptError):
+        return None
+    if (chunk_vectors.shape != (len(chunk_texts), dimension) or sentence_vectors.shape != (len(sentence_texts), dimension)
+            or word_vectors.shape != (len(words), dimension)):
+        return None
+    rows = dict(zip(chunk_texts, chunk_vectors, strict=True))
+    rows.update(zip(sentence_texts, sentence_vectors, strict=True))
+    units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
+        doc_id: (digest, [], []) for doc_id, digest in digests.items()}
+    for row in chunk_rows:
+        units[row["doc_id"]][1].append(row)
+    for row in sentence_rows:
+        units[row["doc_id"]][2].append(row)
+    return StoredVectors(rows, WordVectors(tuple(words), word_vectors), units)
+
+
+def read_records(index_dir: Path) -> dict[str, dict[str, Any]]:
+    """What the current build read of each page (`rag.read_cache`), by doc id; empty when unusable."""
+    build = current_build(index_dir)
+    if build is None:
+        return {}
+    try:
+        manifest = read_manifest(build)
+        if manifest["key"].get("reader_version") != READER_VERSION or \
+                _file_digest(build / "documents.jsonl") != manifest["files"]["documents.jsonl"]:
+            return {}
+        return {record["doc_id"]: record for record in _read_jsonl(build / "documents.jsonl")}
+    except (OSError, ValueError, KeyError, TypeError, IndexCorruptError):
+        return {}
 
 
 def _faiss_index(vectors: np.ndarray) -> tuple[faiss.Index, str]:

@@ -23,53 +23,18 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
-from rag.corpus import Skipped, load_corpus
-from rag.embedding import Embedder, resolve_model_path, weights_sha256
-from rag.index import (
-    BuildKey,
-    LoadedIndex,
-    build_index,
-    build_lock,
-    corpus_fingerprint,
-    current_build,
-    load_index,
-    stale_reasons,
-)
-from rag.questions import (
-    leans_on_earlier,
-    normalise_question,
-    read_in_conversation,
-    searchable,
-)
+from rag.embedding import Embedder
+from rag.index import LoadedIndex, current_build
+from rag.lifecycle import IndexReport, ensure_index, load_embedder, open_index, read_corpus  # noqa: F401 (re-exported)
+from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
 from rag.retrieval import Retriever
-from rag.schema import (
-    Answer,
-    CorpusError,
-    Document,
-    IndexCorruptError,
-    QuestionError,
-    RagError,
-    StaleIndexError,
-    Turn,
-)
+from rag.schema import Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError, Turn
 from rag.sentence_store import SentenceStore
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    """What `ensure_index` did: read, skipped, rebuilt and why."""
-
-    documents: tuple[Document, ...]
-    skipped: tuple[Skipped, ...]
-    rebuilt: bool
-    reasons: tuple[str, ...]
-    build: Path | None
 
 
 @dataclass(frozen=True)
@@ -78,50 +43,6 @@ class _State:
     index: LoadedIndex
     retriever: Retriever
     answerer: Answerer
-
-
-def read_corpus(settings: Settings) -> tuple[list[Document], list[Skipped]]:
-    documents, skipped = load_corpus(settings.corpus_dir)
-    if not documents:
-        raise CorpusError(f"no readable article in {settings.corpus_dir} ({len(skipped)} skipped); "
-                          "add UTF-8 .txt files there and run `python -m rag index`")
-    return documents, skipped
-
-
-def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
-                 progress: Callable[[str], None] = lambda message: None) -> IndexReport:
-    """Build the index if it is missing, stale or `force`d; otherwise leave it untouched."""
-    with build_lock(settings.index_dir):
-        documents, skipped = read_corpus(settings)
-        key = build_key(settings, embedder, documents)
-        reasons = stale_reasons(settings.index_dir, key)
-        if force:
-            reasons = reasons or ["--force"]
-        if not reasons:
-            return IndexReport(tuple(documents), tuple(skipped), False, (), None)
-        for reason in reasons:
-            progress(f"rebuilding: {reason}")
-        build = build_index(settings.index_dir, documents, embedder, key, progress)
-        return IndexReport(tuple(documents), tuple(skipped), True, tuple(reasons), build)
-
-
-def build_key(settings: Settings, embedder: Embedder, documents: list[Document]) -> BuildKey:
-    return BuildKey(corpus_fingerprint(documents), _model_sha256(embedder.model_dir), settings.chunk_size,
-                    settings.chunk_overlap)
-
-
-_SHA_CACHE: dict[Path, str] = {}
-
-
-def _model_sha256(model_dir: Path) -> str:
-    # Hashing 90 MB of weights takes a moment; once per process is enough.
-    if model_dir not in _SHA_CACHE:
-        _SHA_CACHE[model_dir] = weights_sha256(model_dir)
-    return _SHA_CACHE[model_dir]
-
-
-def load_embedder(settings: Settings) -> Embedder:
-    return Embedder(resolve_model_path(settings.model_path, settings.model), batch_size=settings.embed_batch_size)
 
 
 class RAG:
@@ -163,11 +84,7 @@ class RAG:
         if documents is None:
             documents, _ = read_corpus(self.settings)
         by_id = {d.doc_id: d for d in documents}
-        index = load_index(self.settings.index_dir, self.embedder.dimension, _model_sha256(self.embedder.model_dir),
-                           by_id)
-        if index.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
-            raise StaleIndexError(f"the corpus in {self.settings.corpus_dir} changed since the index was built; "
-                                  "run `python -m rag index`")
+        index = open_index(self.settings, self.embedder, documents)
         s = self.settings
         retriever = Retriever(index, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)

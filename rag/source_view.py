@@ -5,7 +5,7 @@ each body paragraph as `<p id="p<n>">` in its readable form (`Paragraph.clean`:
 markdown links reduced to their words, page-break bylines cut out),
 boilerplate left out. A highlight is given as a raw character range
 (`?start=&end=`, the offsets every `Citation` carries); it is mapped onto the
-readable text with the character map of `rag.text.clean_text`, and the readable
+readable text with the character map of `rag.pages.readable`, and the readable
 characters that came from `raw[start:end]` are wrapped in `<mark>`.
 
 Every string taken from an article goes through `html.escape` and nothing
@@ -17,21 +17,23 @@ nothing more; the API sends a Content-Security-Policy that forbids the rest.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
+from rag.pages import readable
 from rag.schema import Document, Paragraph
-from rag.text import clean_text
 
 STYLESHEET = "/rag-static/source.css"
+NOT_FOUND_LISTED = 50  # a wiki has thousands of pages; the 404 page lists the first ones
 
 
 def paragraph_html(document: Document, paragraph: Paragraph, start: int | None = None,
                    end: int | None = None) -> str:
     """The paragraph's readable text, escaped, with the characters of raw[start:end] in `<mark>`."""
-    readable = clean_text(document.raw, paragraph.segments or ((paragraph.start, paragraph.end),))
-    text = readable.text
+    shown = readable(document, paragraph)
+    text = shown.text
     if start is None or end is None:
         return escape(text)
-    inside = [start <= offset < end for offset in readable.offsets]
+    inside = [start <= offset < end for offset in shown.offsets]
     parts: list[str] = []
     i = 0
     while i < len(text):
@@ -93,11 +95,17 @@ def source_page(document: Document, start: int | None = None, end: int | None = 
 
 
 def not_found_page(doc_id: str, known: list[str], root_path: str = "") -> str:
-    items = "".join(f'<li><a href="{escape(root_path)}/source/{escape(d)}">{escape(d)}</a></li>' for d in known)
+    """The 404 page of a deep link whose document is not (or no longer) in the corpus."""
+    shown = known[:NOT_FOUND_LISTED]
+    items = "".join(f'<li><a href="{escape(root_path)}/source/{escape(quote(d, safe="/"))}">{escape(d)}</a></li>'
+                    for d in shown)
+    more = f"<p>…and {len(known) - len(shown):,} more.</p>" if len(known) > len(shown) else ""
     return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>No such article</title>'
             f'<link rel="stylesheet" href="{escape(root_path)}{STYLESHEET}"></head><body><main>'
-            f"<h1>No article {escape(doc_id)}</h1><p>The articles this server holds are:</p>"
-            f"<ul>{items}</ul></main></body></html>\n")
+            f"<h1>No article {escape(doc_id)}</h1>"
+            "<p>This document is no longer in the corpus (or never was): it may have been removed or renamed "
+            "since the link was made.</p>"
+            f"<p>The corpus holds {len(known):,} documents:</p><ul>{items}</ul>{more}</main></body></html>\n")
 
 
 def _valid_range(document: Document, start: int | None, end: int | None) -> tuple[int, int] | None:

@@ -25,12 +25,15 @@ _EMPHASIS = re.compile(r"(\*{1,2}|_{2})(?=\S)([^*\n]+?)(?<=\S)\1")
 class CleanText:
     text: str
     offsets: tuple[int, ...]  # offsets[i] is the raw index of text[i]
+    # ends[i] is the raw end of text[i] when one character stands for several raw ones
+    # (an HTML entity such as `&amp;`); empty when every character is one raw character.
+    ends: tuple[int, ...] = ()
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """The raw `[start, end)` range covering clean characters `[start, end)`."""
         if not 0 <= start < end <= len(self.text):
             raise ValueError(f"clean span [{start}, {end}) is outside 0..{len(self.text)}")
-        return self.offsets[start], self.offsets[end - 1] + 1
+        return self.offsets[start], (self.ends[end - 1] if self.ends else self.offsets[end - 1] + 1)
 
 
 def clean_text(raw: str, segments: tuple[tuple[int, int], ...]) -> CleanText:

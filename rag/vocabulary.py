@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -35,8 +36,21 @@ _WORD = re.compile(r"\b[A-Za-z][a-z]{2,}\b")
 Neighbours = dict[str, tuple[tuple[str, float], ...]]
 
 
-def word_neighbours(texts: Iterable[str], embedder: Embedder) -> Neighbours:
-    """For each term of `texts`, the terms of other words that the model puts closest to it."""
+@dataclass(frozen=True)
+class WordVectors:
+    """The words embedded for the neighbours and their vectors: the next build reuses them by word."""
+
+    words: tuple[str, ...]
+    vectors: np.ndarray
+
+
+def word_neighbours(texts: Iterable[str], embedder: Embedder,
+                    known: WordVectors | None = None) -> tuple[Neighbours, WordVectors]:
+    """For each term of `texts`, the terms of other words that the model puts closest to it.
+
+    Words in `known` are not embedded again: their vectors are taken as they are, which gives the same
+    bytes as embedding them (`Embedder.encode_exact`), so the neighbours equal a full rebuild's.
+    """
     texts = list(texts)
     surface: dict[str, Counter[str]] = {}
     for text in texts:
@@ -50,9 +64,9 @@ def word_neighbours(texts: Iterable[str], embedder: Embedder) -> Neighbours:
     vocabulary = [t for t in sorted(uses, key=lambda t: (-uses[t], t)) if t not in names]
     vocabulary = vocabulary[:NEIGHBOUR_VOCABULARY]
     if len(vocabulary) < 2:
-        return {}
+        return {}, WordVectors((), np.zeros((0, embedder.dimension), dtype=np.float32))
     words = [surface[t].most_common(1)[0][0] for t in vocabulary]
-    vectors = np.ascontiguousarray(embedder.encode_documents(words), dtype=np.float32)
+    vectors = _vectors(words, embedder, known)
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     similarities, ids = index.search(vectors, min(NEIGHBOURS_PER_TERM + 1, len(words)))
@@ -62,4 +76,15 @@ def word_neighbours(texts: Iterable[str], embedder: Embedder) -> Neighbours:
                       if i >= 0 and i != row and s >= NEIGHBOUR_MIN)
         if close:
             neighbours[term] = close[:NEIGHBOURS_PER_TERM]
-    return neighbours
+    return neighbours, WordVectors(tuple(words), vectors)
+
+
+def _vectors(words: list[str], embedder: Embedder, known: WordVectors | None) -> np.ndarray:
+    row_of = {word: row for row, word in enumerate(known.words)} if known is not None else {}
+    missing = [word for word in words if word not in row_of]
+    fresh = embedder.encode_exact(missing)
+    fresh_row = {word: row for row, word in enumerate(missing)}
+    vectors = np.empty((len(words), embedder.dimension), dtype=np.float32)
+    for row, word in enumerate(words):
+        vectors[row] = known.vectors[row_of[word]] if word in row_of else fresh[fresh_row[word]]
+    return vectors

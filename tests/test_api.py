@@ -464,5 +464,5 @@ def test_serve_refuses_an_empty_corpus(tmp_path: Path) -> None:
                          text=True, timeout=120)
 
     assert run.returncode == 2
-    assert f"error: no readable article in {tmp_path / 'corpus'} (0 skipped)" in run.stderr
+    assert f"error: no readable page in {tmp_path / 'corpus'} (0 skipped)" in run.stderr
     assert "serving" not in run.stdout

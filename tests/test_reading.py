@@ -155,11 +155,13 @@ def test_a_refusal_names_what_is_missing():
 def test_word_neighbours_come_from_the_model_and_leave_names_out(embedder):
     texts = ["Macron expressed his opposition to the plan.", "China opposes the office and is against it.",
              "The office opens quickly.", "Kashin and Kistanov spoke. Kashin spoke again."]
-    neighbours = word_neighbours(texts, embedder)
+    neighbours, words = word_neighbours(texts, embedder)
     assert {n for n, _ in neighbours["against"]} & {"oppos", "opposit"}  # "opposes", "opposition"
     assert all(0.6 <= similarity <= 1.0 for close in neighbours.values() for _, similarity in close)
     assert "kashin" not in neighbours and all(n != "kashin" for close in neighbours.values() for n, _ in close)
-    assert word_neighbours([], embedder) == {}
+    assert word_neighbours([], embedder)[0] == {}
+    # Words already embedded are taken as they are: the neighbours come out the same.
+    assert word_neighbours(texts, embedder, known=words)[0] == neighbours
 
 
 def test_a_refused_earlier_turn_gives_the_follow_up_nothing_to_point_into():

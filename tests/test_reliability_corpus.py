@@ -25,7 +25,7 @@ REAL = "004_089e00b1afc4a471.txt"
 
 @pytest.mark.parametrize(("name", "content", "reason"), [
     ("empty.txt", b"", "empty file"),
-    ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "contains NUL bytes: a binary file, not an article"),
+    ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "contains NUL bytes: a binary file, not a page"),
     ("latin1.txt", "Caf\u00e9 in Tokyo. The office opens.".encode("latin-1"),
      "not UTF-8 (byte 3 is 0xe9); convert it, e.g. iconv -f latin1 -t utf-8"),
     ("huge.txt", b"NATO office. " * (MAX_FILE_BYTES // 13 + 1),
@@ -75,8 +75,8 @@ def test_empty_corpus_stops_the_build_with_a_message(tmp_path: Path, embedder: E
     settings = Settings.load(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     with pytest.raises(CorpusError) as caught:
         ensure_index(settings, embedder)
-    assert str(caught.value) == (f"no readable article in {tmp_path / 'corpus'} (1 skipped); "
-                                 "add UTF-8 .txt files there and run `python -m rag index`")
+    assert str(caught.value) == (f"no readable page in {tmp_path / 'corpus'} (1 skipped); "
+                                 "add UTF-8 .txt, .md or .html files there and run `python -m rag index`")
 
 
 def test_file_removed_after_indexing_triggers_a_rebuild(built: Settings, embedder: Embedder):

@@ -125,7 +125,7 @@ def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Pat
     skipped = sorted(line for line in run.stdout.splitlines() if line.startswith("skipped "))
     assert skipped == sorted(f"skipped {corpus_copy / name}: {reason}" for name, reason in [
         ("empty.txt", "empty file"),
-        ("binary.txt", "contains NUL bytes: a binary file, not an article"),
+        ("binary.txt", "contains NUL bytes: a binary file, not a page"),
         ("latin1.txt", "not UTF-8 (byte 3 is 0xe9); convert it, e.g. iconv -f latin1 -t utf-8"),
         ("huge.txt", f"{50 * 1024 * 1024 // 13 * 13} bytes is over the {20 * 1024 * 1024}-byte limit for one "
                      "article; split it"),
@@ -208,15 +208,16 @@ def _index_paths() -> list[tuple[str, int, object]]:
     not_found = {"detail": "Not Found"}
     forbidden = {"detail": "Forbidden"}
     return [
-        ("/source/..%2f..%2findex%2fCURRENT", 404, not_found),
-        ("/source/..%2F..%2Findex%2FCURRENT", 404, not_found),
-        ("/source/%2e%2e%2f%2e%2e%2findex%2fCURRENT", 404, not_found),
-        ("/source/../../index/CURRENT", 404, not_found),
-        ("/source/....//....//index/CURRENT", 404, not_found),
+        # Document ids hold slashes (wiki paths): any path under /source/ is looked up as an id, never a file.
+        ("/source/..%2f..%2findex%2fCURRENT", 404, "No article ../../index/CURRENT"),
+        ("/source/..%2F..%2Findex%2FCURRENT", 404, "No article ../../index/CURRENT"),
+        ("/source/%2e%2e%2f%2e%2e%2findex%2fCURRENT", 404, "No article ../../index/CURRENT"),
+        ("/source/../../index/CURRENT", 404, "No article ../../index/CURRENT"),
+        ("/source/....//....//index/CURRENT", 404, "No article ....//....//index/CURRENT"),
         ("/source/..%252f..%252findex%252fCURRENT", 404, "No article ..%2f..%2findex%2fCURRENT"),
         ("/source/..%5c..%5cindex%5cCURRENT", 404, "No article ..\\..\\index\\CURRENT"),
-        ("/api/documents/..%2f..%2findex%2fCURRENT", 404, not_found),
-        ("/api/documents/../../index/CURRENT", 404, not_found),
+        ("/api/documents/..%2f..%2findex%2fCURRENT", 404, "no article '../../index/CURRENT'"),
+        ("/api/documents/../../index/CURRENT", 404, "no article '../../index/CURRENT'"),
         ("/rag-static/..%2f..%2findex%2fCURRENT", 404, not_found),
         ("/rag-static/../../index/CURRENT", 404, not_found),
         ("/rag-static/%2e%2e/%2e%2e/index/CURRENT", 404, not_found),

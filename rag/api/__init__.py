@@ -5,7 +5,7 @@ Routes (all below `Settings.root_path` when one is set):
     GET  /                    the chat (Gradio, `rag.ui`)
     GET  /embed/              the compact chat for iframes
     GET  /widget.js           a <script> that puts /embed/ in an iframe on a wiki page
-    GET  /source/{doc_id}     an article, cleaned for reading, ?start=&end= highlighted
+    GET  /source/{doc_id}     a page (ids may hold "/"), cleaned for reading, ?start=&end= highlighted
     POST /api/ask             {question, history?, k?} -> the Answer JSON (rag.contract)
     GET  /api/documents       the articles; /api/documents/{doc_id}: their paragraphs
     GET  /healthz             the index in use; /docs: OpenAPI docs (served locally)

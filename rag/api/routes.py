@@ -43,7 +43,7 @@ def api_router(rag: RAG) -> APIRouter:
     def documents() -> list[dict[str, Any]]:
         return [_document_out(d, settings) for d in rag.documents.values()]
 
-    @router.get("/documents/{doc_id}", response_model=DocumentDetailOut, summary="One article's paragraphs",
+    @router.get("/documents/{doc_id:path}", response_model=DocumentDetailOut, summary="One article's paragraphs",
                 responses=error_responses(*auth_errors, 404, 422))
     def document(doc_id: str) -> dict[str, Any]:
         found = rag.documents.get(doc_id)
