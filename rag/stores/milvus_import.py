@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from rag.config import Settings
 from rag.embedding import resolve_model_path, weights_sha256
-from rag.index import corpus_fingerprint, current_build, load_index, read_manifest
-from rag.pipeline import read_corpus
+from rag.index import current_build, load_index, read_manifest
+from rag.lifecycle import corpus_fingerprint, read_corpus
 from rag.schema import IndexMissingError, StaleIndexError
 from rag.stores import milvus_layout as layout
 from rag.stores.milvus_link import MilvusLink
