@@ -29,13 +29,12 @@ from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
 from rag.corpus import Skipped, load_corpus
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
+from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.index import (
     BuildKey,
-    LoadedIndex,
     build_index,
     build_lock,
     corpus_fingerprint,
-    current_build,
     load_index,
     stale_reasons,
 )
@@ -54,6 +53,7 @@ from rag.schema import (
     QuestionError,
     RagError,
     StaleIndexError,
+    StoreUnavailableError,
     Turn,
 )
 from rag.sentence_store import SentenceStore
@@ -75,7 +75,7 @@ class IndexReport:
 @dataclass(frozen=True)
 class _State:
     documents: dict[str, Document]
-    index: LoadedIndex
+    store: ChunkStore
     retriever: Retriever
     answerer: Answerer
 
@@ -132,6 +132,7 @@ class RAG:
         self.settings = settings
         self.embedder = embedder
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
+        self._milvus = None  # the link to a shared Milvus (RAG_VECTOR_STORE), made by the first load
         self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
 
@@ -140,7 +141,8 @@ class RAG:
              progress: Callable[[str], None] = lambda message: None) -> RAG:
         """Load the model, build the index if missing or stale (unless `build` is False), load it."""
         embedder = load_embedder(settings)
-        if not build:
+        # A shared Milvus is written by `python -m rag index` alone, never by a server starting.
+        if not build or settings.vector_store != "faiss":
             return cls(settings, embedder)
         report = ensure_index(settings, embedder, progress=progress)
         try:
@@ -157,28 +159,48 @@ class RAG:
 
     @property
     def manifest(self) -> dict:
-        return self._state.index.manifest
+        return dict(self._state.store.manifest)
+
+    def health(self) -> str | None:
+        """Why the store cannot serve now (a Milvus that does not answer), None when it can."""
+        try:
+            self._state.store.check()
+        except StoreUnavailableError as err:
+            return str(err)
+        return None
 
     def _load_state(self, documents: Sequence[Document] | None = None) -> _State:
         if documents is None:
             documents, _ = read_corpus(self.settings)
         by_id = {d.doc_id: d for d in documents}
-        index = load_index(self.settings.index_dir, self.embedder.dimension, _model_sha256(self.embedder.model_dir),
-                           by_id)
-        if index.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
+        store = self._open_store(by_id)
+        if store.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
             raise StaleIndexError(f"the corpus in {self.settings.corpus_dir} changed since the index was built; "
                                   "run `python -m rag index`")
         s = self.settings
-        retriever = Retriever(index, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
+        retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
-        extractive = ExtractiveAnswerer(SentenceStore.from_index(index, by_id), min_relevance=s.min_relevance,
+        extractive = ExtractiveAnswerer(SentenceStore.from_index(store, by_id), min_relevance=s.min_relevance,
                                         min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
                                         max_words=s.max_answer_words, max_list_words=s.max_list_words,
                                         url_prefix=s.public_url or s.root_path)
         answerer: Answerer = extractive
         if s.answerer == "llm":
             answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
-        return _State(by_id, index, retriever, answerer)
+        return _State(by_id, store, retriever, answerer)
+
+    def _open_store(self, documents: dict[str, Document]) -> ChunkStore:
+        """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
+        model_sha256 = _model_sha256(self.embedder.model_dir)
+        if self.settings.vector_store == "faiss":
+            return FaissChunkStore(load_index(self.settings.index_dir, self.embedder.dimension, model_sha256,
+                                              documents), self.settings.index_dir)
+        from rag.stores.milvus_chunk_store import MilvusChunkStore
+        from rag.stores.milvus_link import MilvusLink
+
+        if self._milvus is None:  # one link for every build this RAG loads; it reconnects by itself
+            self._milvus = MilvusLink(self.settings.vector_store, self.settings.milvus_token)
+        return MilvusChunkStore.open(self._milvus, documents, model_sha256, self.embedder.dimension)
 
     def reload(self) -> bool:
         """Swap in the current build if it differs from the loaded one; True when swapped.
@@ -186,16 +208,16 @@ class RAG:
         A new build that fails to load leaves the loaded one serving (and is logged).
         """
         with self._reload_lock:
-            build = current_build(self.settings.index_dir)
-            if build is None or build.name == self._state.index.build_id:
+            build_id = self._state.store.current_build_id()
+            if build_id is None or build_id == self._state.store.build_id:
                 return False
             try:
                 self._state = self._load_state()
             except RagError as err:
                 _log.warning("kept index %s: the new build %s does not load: %s",
-                             self._state.index.build_id, build.name, err)
+                             self._state.store.build_id, build_id, err)
                 return False
-            _log.info("now serving index build %s", build.name)
+            _log.info("now serving index build %s", build_id)
             return True
 
     def watch(self, interval_s: float = 2.0) -> threading.Event:
@@ -211,9 +233,12 @@ class RAG:
             while not stop.wait(interval_s):
                 try:
                     self.reload()
+                except StoreUnavailableError as err:  # the link reconnects by itself; a traceback adds nothing
+                    _log.warning("cannot look for a new index build: %s; still serving build %s", err,
+                                 self._state.store.build_id)
                 except Exception:  # noqa: BLE001 - a watcher that dies leaves the server on an old build for good
                     _log.exception("looking for a new index build in %s failed; still serving build %s",
-                                   self.settings.index_dir, self._state.index.build_id)
+                                   self.settings.index_dir, self._state.store.build_id)
 
         threading.Thread(target=loop, name="index-watch", daemon=True).start()
         return stop
@@ -236,6 +261,8 @@ class RAG:
     def close(self) -> None:
         """Stop the worker threads; a closed RAG answers no more questions."""
         self._lexical_pool.shutdown(wait=True)
+        if self._milvus is not None:
+            self._milvus.close()
 
     def __enter__(self) -> RAG:
         return self
