@@ -11,6 +11,7 @@ stopped, frozen and started again under a serving chat server, which answers
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from servers import RunningApp, free_port, start_app
 from test_load import questions, span_errors
 
 from rag.api import create_app
+from rag.cli import answer_json, main
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.evaluation.questions import load_questions
@@ -80,10 +82,19 @@ def two_servers(milvus_settings: Settings, embedder: Embedder) -> Iterator[list[
         served.close()
 
 
-def test_index_publishes_only_a_new_build(milvus_settings: Settings, milvus_rag: RAG, settings: Settings) -> None:
+def test_index_publishes_only_a_new_build(milvus_settings: Settings, milvus_rag: RAG, settings: Settings,
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     assert isinstance(milvus_rag._state.store, MilvusChunkStore)
     assert milvus_rag.manifest["store"]["imported_from"] == current_build(settings.index_dir).name
     assert publish_current(milvus_settings) is None  # Milvus already serves the folder's build
+    monkeypatch.setenv("RAG_VECTOR_STORE", milvus_settings.vector_store)
+    folders = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    assert main([*folders, "index"]) == 0
+    assert f"fresh   {milvus_settings.vector_store} already serves this build" in capsys.readouterr().out
+    assert main([*folders, "ask", "--json", "Which countries objected to the liaison office in Japan?"]) == 0
+    by_cli = json.loads(capsys.readouterr().out)
+    assert by_cli["citations"] and by_cli["citations"] == json.loads(
+        answer_json(milvus_rag.ask("Which countries objected to the liaison office in Japan?")))["citations"]
 
 
 @pytest.mark.parametrize("name", ["dev.jsonl", "dev-readers.jsonl"])
