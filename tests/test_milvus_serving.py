@@ -202,7 +202,11 @@ def test_unreachable_at_start_is_one_error_naming_the_uri_and_fix(settings: Sett
 
 
 def test_lost_store_answers_503_with_the_reason_and_recovers(two_servers: list[tuple[RunningApp, RAG]],
-                                                             milvus: MilvusServer) -> None:
+                                                             milvus: MilvusServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's telemetry thread, off
     app = two_servers[0][0]
     question = "Which countries objected to the liaison office in Japan?"
     answer = httpx.post(f"{app.url}/api/ask", json={"question": question}, timeout=60).json()
@@ -229,6 +233,12 @@ def test_lost_store_answers_503_with_the_reason_and_recovers(two_servers: list[t
     milvus.stop()
     try:
         health, asked, documents = outage_replies()
+        chat = Client(f"{app.url}/", verbose=False, analytics_enabled=False)
+        try:
+            with pytest.raises(AppError, match="cannot be searched right now .*Milvus at"):
+                chat.predict(question, api_name="/ask")
+        finally:
+            chat.close()
     finally:
         milvus.start()
     assert (health.status_code, asked.status_code, documents.status_code) == (503, 503, 200)
