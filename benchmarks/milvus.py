@@ -1,12 +1,16 @@
-"""Rows "milvus search" and "milvus scale": the Milvus store beside the FAISS index (full runs only).
+"""Rows "milvus answer", "milvus search" and "milvus scale": the Milvus store beside FAISS (full runs only).
 
 Both talk to a Milvus Lite server in its own process on 127.0.0.1 (`python
 -m milvus_lite server`), through the same gRPC client a Milvus cluster gets.
 
+* answer: the whole `RAG.ask` for each dev question on a RAG serving from
+  Milvus (RAG_VECTOR_STORE at the server, the build published as `python -m
+  rag index` publishes it) and on one serving the FAISS folder, interleaved
+  question by question; the note counts identical answers (text and citations).
 * search: the five-article index imported with `publish(build_data(...))`;
   for each dev question, dense (k = `Settings.candidates`) plus BM25 search,
-  on FAISS (the loaded build: `IndexFlatIP` and `Retriever.lexical_ranking`)
-  and on `MilvusStore`, interleaved question by question. The query vector
+  on FAISS (`FaissChunkStore`: `IndexFlatIP` and bm25s) and on
+  `MilvusStore`, interleaved question by question. The query vector
   is computed once, outside both timings; the terms are made inside both.
   The note counts questions whose rankings agree (dense exactly, BM25 as a
   set: equal scores may come in another order).
@@ -42,11 +46,13 @@ from benchmarks.context import FULL, Context, open_context
 from benchmarks.measure import PYTHON, free_port, peak_rss_mb, percentile
 from benchmarks.report import Row, Target, judged, machine, render, reported
 from benchmarks.synthetic import clustered_vectors
+from rag.chunk_store import FaissChunkStore
 from rag.embedding import weights_sha256
 from rag.index import load_index
-from rag.retrieval import Retriever
+from rag.pipeline import RAG
 from rag.schema import StoreUnavailableError
 from rag.stores import milvus_layout as layout
+from rag.stores.milvus_import import publish_current
 from rag.stores.milvus_link import MilvusLink
 from rag.stores.milvus_publish import BATCH_ROWS, WRITE_TIMEOUT_S, build_data, publish
 from rag.stores.milvus_store import MilvusStore
@@ -84,7 +90,7 @@ def search_row(ctx: Context, address: str) -> Row:
     s = ctx.settings
     documents = {d.doc_id: d for d in ctx.rag().documents.values()}
     index = load_index(s.index_dir, ctx.embedder.dimension, weights_sha256(ctx.embedder.model_dir), documents)
-    retriever = Retriever(index, ctx.embedder, candidates=s.candidates, rrf_k=s.rrf_k, max_per_doc=s.max_per_doc)
+    faiss_store = FaissChunkStore(index, s.index_dir)
     link = MilvusLink(address)
     publish(link, build_data(index), "bench")
     store = MilvusStore.open(link, "bench")
@@ -92,8 +98,9 @@ def search_row(ctx: Context, address: str) -> Row:
     vectors = [ctx.embedder.encode_query(q) for q in ctx.questions]
 
     def faiss_side(question: str, vector: np.ndarray) -> tuple[list[int], list[int]]:
-        _, ids = index.chunk_vectors.search(vector.reshape(1, -1), n)
-        return [int(i) for i in ids[0] if i >= 0], retriever.lexical_ranking(question)
+        asked = terms(question)
+        wanted = list(dict.fromkeys(asked + [t for term in asked for t in family_in(term, faiss_store.vocabulary)]))
+        return faiss_store.dense(vector, n), faiss_store.lexical(wanted, n)
 
     dense_ms: list[float] = []
 
@@ -133,6 +140,38 @@ def search_row(ctx: Context, address: str) -> Row:
              f"trips on 127.0.0.1 per question against none (Milvus dense alone p50 "
              f"{figures['milvus_dense_p50_ms']:.2f} ms); rankings agree on {dense_same}/{len(faiss_ms)} (dense, "
              f"same order) and {lexical_same}/{len(faiss_ms)} (BM25, same chunks)")
+
+
+def answer_row(ctx: Context, address: str) -> Row:
+    faiss_rag = ctx.rag()
+    milvus_settings = ctx.settings.replace(vector_store=address)
+    publish_current(milvus_settings)
+    milvus_rag = RAG(milvus_settings, ctx.embedder, list(faiss_rag.documents.values()))
+    for question in ctx.questions[:3]:  # warm both
+        faiss_rag.ask(question), milvus_rag.ask(question)
+    faiss_ms: list[float] = []
+    milvus_ms: list[float] = []
+    same = 0
+    for _ in range(ctx.sizes.latency_rounds):
+        for question in ctx.questions:
+            started = time.perf_counter()
+            by_faiss = faiss_rag.ask(question)
+            faiss_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            by_milvus = milvus_rag.ask(question)
+            milvus_ms.append((time.perf_counter() - started) * 1000)
+            same += (by_faiss.text, by_faiss.citations) == (by_milvus.text, by_milvus.citations)
+    milvus_rag.close()
+    figures = {"answers": len(faiss_ms), "milvus_p50_ms": round(percentile(milvus_ms, 50), 1),
+               "milvus_p95_ms": round(percentile(milvus_ms, 95), 1), "faiss_p50_ms": round(percentile(faiss_ms, 50), 1),
+               "faiss_p95_ms": round(percentile(faiss_ms, 95), 1), "identical_answers": same}
+    return reported(
+        "milvus answer (RAG.ask), 5 articles", f"Milvus Lite p50 {figures['milvus_p50_ms']:.1f} ms "
+        f"(p95 {figures['milvus_p95_ms']:.1f})", f"FAISS p50 {figures['faiss_p50_ms']:.1f} ms "
+        f"(p95 {figures['faiss_p95_ms']:.1f})", figures["milvus_p50_ms"] / figures["faiss_p50_ms"], figures,
+        note=f"{len(faiss_ms)} answers of each, interleaved, one thread; the query embedding is in both; Milvus adds "
+             f"its gRPC round trips on 127.0.0.1 (dense, BM25, chunk vectors); {same}/{len(faiss_ms)} answers "
+             "identical in text and citations")
 
 
 def scale_row(address: str, server_pid: int, n: int, queries: int) -> Row:
@@ -190,7 +229,7 @@ def scale_row(address: str, server_pid: int, n: int, queries: int) -> Row:
 
 def run(ctx: Context, vectors: int = SCALE_VECTORS, queries: int = SCALE_QUERIES) -> list[Row]:
     with milvus_lite_server(ctx.work / "milvus") as (address, pid):
-        rows = [search_row(ctx, address)]
+        rows = [answer_row(ctx, address), search_row(ctx, address)]
     with milvus_lite_server(ctx.work / "milvus-scale") as (address, pid):
         rows.append(scale_row(address, pid, vectors, queries))
     return rows

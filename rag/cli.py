@@ -118,6 +118,12 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
               f"reused {report.reused:,}, in {report.seconds:.1f} s")
     else:
         print(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded")
+    if settings.vector_store != "faiss":
+        from rag.stores.milvus_import import publish_current
+
+        published = publish_current(settings, force=args.force, progress=lambda m: print(m, flush=True))
+        print(f"published {published} at {settings.vector_store}" if published
+              else f"fresh   {settings.vector_store} already serves this build")
     return 0
 
 

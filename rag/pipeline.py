@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
+from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
-from rag.index import LoadedIndex, current_build
-from rag.lifecycle import IndexReport, ensure_index, load_embedder, open_index, read_corpus  # noqa: F401 (re-exported)
+from rag.lifecycle import (IndexReport, corpus_fingerprint, ensure_index, load_embedder,  # noqa: F401 (re-exported)
+                           model_sha256, open_index, read_corpus)
 from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
 from rag.retrieval import Retriever
-from rag.schema import Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError, Turn
+from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
+                        StoreUnavailableError, Turn)
 from rag.sentence_store import SentenceStore
 
 _log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ _log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _State:
     documents: dict[str, Document]
-    index: LoadedIndex
+    store: ChunkStore
     retriever: Retriever
     answerer: Answerer
 
@@ -53,6 +55,7 @@ class RAG:
         self.settings = settings
         self.embedder = embedder
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
+        self._milvus = None  # the link to a shared Milvus (RAG_VECTOR_STORE), made by the first load
         self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
 
@@ -61,7 +64,8 @@ class RAG:
              progress: Callable[[str], None] = lambda message: None) -> RAG:
         """Load the model, build the index if missing or stale (unless `build` is False), load it."""
         embedder = load_embedder(settings)
-        if not build:
+        # A shared Milvus is written by `python -m rag index` alone, never by a server starting.
+        if not build or settings.vector_store != "faiss":
             return cls(settings, embedder)
         report = ensure_index(settings, embedder, progress=progress)
         try:
@@ -78,24 +82,48 @@ class RAG:
 
     @property
     def manifest(self) -> dict:
-        return self._state.index.manifest
+        return dict(self._state.store.manifest)
+
+    def health(self) -> str | None:
+        """Why the store cannot serve now (a Milvus that does not answer), None when it can."""
+        try:
+            self._state.store.check()
+        except StoreUnavailableError as err:
+            return str(err)
+        return None
 
     def _load_state(self, documents: Sequence[Document] | None = None) -> _State:
         if documents is None:
             documents, _ = read_corpus(self.settings)
         by_id = {d.doc_id: d for d in documents}
-        index = open_index(self.settings, self.embedder, documents)
+        store = self._open_store(documents)
         s = self.settings
-        retriever = Retriever(index, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
+        retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
-        extractive = ExtractiveAnswerer(SentenceStore.from_index(index, by_id), min_relevance=s.min_relevance,
+        extractive = ExtractiveAnswerer(SentenceStore.from_index(store, by_id), min_relevance=s.min_relevance,
                                         min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
                                         max_words=s.max_answer_words, max_list_words=s.max_list_words,
                                         url_prefix=s.public_url or s.root_path)
         answerer: Answerer = extractive
         if s.answerer == "llm":
             answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
-        return _State(by_id, index, retriever, answerer)
+        return _State(by_id, store, retriever, answerer)
+
+    def _open_store(self, documents: Sequence[Document]) -> ChunkStore:
+        """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
+        if self.settings.vector_store == "faiss":
+            return FaissChunkStore(open_index(self.settings, self.embedder, documents), self.settings.index_dir)
+        from rag.stores.milvus_chunk_store import MilvusChunkStore
+        from rag.stores.milvus_link import MilvusLink
+
+        if self._milvus is None:  # one link for every build this RAG loads; it reconnects by itself
+            self._milvus = MilvusLink(self.settings.vector_store, self.settings.milvus_token)
+        store = MilvusChunkStore.open(self._milvus, {d.doc_id: d for d in documents},
+                                      model_sha256(self.embedder.model_dir), self.embedder.dimension)
+        if store.manifest["key"]["corpus_fingerprint"] != corpus_fingerprint(documents):
+            raise StaleIndexError(f"the corpus in {self.settings.corpus_dir} changed since Milvus's build was made; "
+                                  "run `python -m rag index`")
+        return store
 
     def reload(self) -> bool:
         """Swap in the current build if it differs from the loaded one; True when swapped.
@@ -103,16 +131,16 @@ class RAG:
         A new build that fails to load leaves the loaded one serving (and is logged).
         """
         with self._reload_lock:
-            build = current_build(self.settings.index_dir)
-            if build is None or build.name == self._state.index.build_id:
+            build_id = self._state.store.current_build_id()
+            if build_id is None or build_id == self._state.store.build_id:
                 return False
             try:
                 self._state = self._load_state()
             except RagError as err:
                 _log.warning("kept index %s: the new build %s does not load: %s",
-                             self._state.index.build_id, build.name, err)
+                             self._state.store.build_id, build_id, err)
                 return False
-            _log.info("now serving index build %s", build.name)
+            _log.info("now serving index build %s", build_id)
             return True
 
     def watch(self, interval_s: float = 2.0) -> threading.Event:
@@ -128,9 +156,12 @@ class RAG:
             while not stop.wait(interval_s):
                 try:
                     self.reload()
+                except StoreUnavailableError as err:  # the link reconnects by itself; a traceback adds nothing
+                    _log.warning("cannot look for a new index build: %s; still serving build %s", err,
+                                 self._state.store.build_id)
                 except Exception:  # noqa: BLE001 - a watcher that dies leaves the server on an old build for good
                     _log.exception("looking for a new index build in %s failed; still serving build %s",
-                                   self.settings.index_dir, self._state.index.build_id)
+                                   self.settings.index_dir, self._state.store.build_id)
 
         threading.Thread(target=loop, name="index-watch", daemon=True).start()
         return stop
@@ -153,6 +184,8 @@ class RAG:
     def close(self) -> None:
         """Stop the worker threads; a closed RAG answers no more questions."""
         self._lexical_pool.shutdown(wait=True)
+        if self._milvus is not None:
+            self._milvus.close()
 
     def __enter__(self) -> RAG:
         return self

@@ -1,4 +1,4 @@
-"""`Retriever.search`: dense (FAISS) and lexical (BM25) search, fused and diversified.
+"""`Retriever.search`: dense and lexical (BM25) search, fused and diversified.
 
 Dense search finds paraphrases; BM25 finds names and numbers that a small
 embedding model blurs ("Danish Embassy", "207 companies"). Their rankings are
@@ -11,7 +11,8 @@ A follow-up is searched with the turn it leans on: the reading's own vector
 counts fully and the earlier question's at `FOLLOWUP_WEIGHT`; BM25 gets the
 reading, the earlier question and its answer. The retriever owns all of this,
 query encoding included: to change how questions are searched, change this
-module.
+module. The index is read through `ChunkStore` (rag/chunk_store.py): FAISS in
+the process or a shared Milvus, the retriever does not know which.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from rag.asked import asked, without_attribution
 from rag.attribution import scope_starts
 from rag.embedding import Embedder
-from rag.index import LoadedIndex
+from rag.chunk_store import ChunkStore
 from rag.questions import rewritten
 from rag.schema import Chunk, Passage, Reading, Retrieval
 from rag.terms import TermPostings, family_in, name_terms, terms
@@ -46,21 +47,22 @@ def search_on_one_thread() -> None:
 
 
 class Retriever:
-    def __init__(self, index: LoadedIndex, embedder: Embedder, lexical_pool: Executor, candidates: int = 50,
+    def __init__(self, store: ChunkStore, embedder: Embedder, lexical_pool: Executor, candidates: int = 50,
                  rrf_k: int = 60, max_per_doc: int = 3) -> None:
         """`lexical_pool` runs BM25 while the model encodes (torch releases the GIL), so the lexical half of
         retrieval costs no wall time; it is the caller's, shared by the retrievers of successive builds."""
-        if index.chunk_vectors.d != embedder.dimension:
-            raise ValueError(f"index dimension {index.chunk_vectors.d} != model dimension {embedder.dimension}")
-        self.index = index
+        if store.dimension != embedder.dimension:
+            raise ValueError(f"index dimension {store.dimension} != model dimension {embedder.dimension}")
+        self.store = store
         self.embedder = embedder
         self.lexical_pool = lexical_pool
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.max_per_doc = max_per_doc
         # Sorted once, so a word-family lookup is a bisection, not a scan.
-        self._sorted_vocabulary = sorted(index.bm25.vocab_dict)
-        self._attributed = _attribution_postings(index.chunks)
+        self._sorted_vocabulary = store.vocabulary
+        self._vocabulary = frozenset(store.vocabulary)
+        self._attributed = _attribution_postings(store.chunks)
 
     def search(self, reading: Reading, k: int, listed: int = 0) -> Retrieval:
         """The best `max(k, listed)` passages for `reading`; the first `k` are diversified across articles."""
@@ -78,18 +80,13 @@ class Retriever:
         fused = self._fuse(self._dense(vector), lexical.result(), self._speaker_ranking(reading.text, vector))
         order = self._diversify(sorted(fused, key=lambda i: -fused[i]), k)
         total = min(max(k, listed), len(order))
-        passages = tuple(Passage(chunk=self.index.chunks[i], score=fused[i], rank=rank)
+        passages = tuple(Passage(chunk=self.store.chunks[i], score=fused[i], rank=rank)
                          for rank, i in enumerate(order[:total], start=1))
         timings = {"embed": (embedded - started) * 1000, "retrieve": (time.perf_counter() - embedded) * 1000}
         return Retrieval(passages, k, vector, timings)
 
     def _dense(self, query_vector: np.ndarray) -> list[int]:
-        n = min(self.candidates, self.index.chunk_vectors.ntotal)
-        if n == 0:
-            return []
-        _, ids = self.index.chunk_vectors.search(query_vector.reshape(1, -1), n)
-        # FAISS pads with -1 when it finds fewer than asked; those are no chunk.
-        return [int(i) for i in ids[0] if i >= 0]
+        return self.store.dense(query_vector, self.candidates)
 
     def _speaker_ranking(self, question: str, vector: np.ndarray) -> list[int]:
         """For "…, according to Kashin?": the chunks in whose scope Kashin is named, closest first.
@@ -106,18 +103,13 @@ class Retriever:
         ids = sorted(frozenset().union(*held))[:MAX_ATTRIBUTED]
         if not ids:
             return []
-        cosines = self.index.chunk_vectors.reconstruct_batch(ids) @ vector
+        cosines = self.store.chunk_vectors(ids) @ vector
         return [ids[i] for i in np.argsort(-cosines, kind="stable")[:self.candidates]]
 
     def lexical_ranking(self, question: str) -> list[int]:
         """Chunk ids by BM25 score, best first; chunks sharing no term are left out."""
-        vocabulary = self.index.bm25.vocab_dict
-        query = [t for t in self._expand(terms(question)) if t in vocabulary]
-        if not query:
-            return []
-        n = min(self.candidates, len(self.index.chunks))
-        ids, scores = self.index.bm25.retrieve([query], k=n, show_progress=False, n_threads=1)
-        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        query = [t for t in self._expand(terms(question)) if t in self._vocabulary]
+        return self.store.lexical(query, self.candidates) if query else []
 
     def _expand(self, query: list[str]) -> list[str]:
         """Query terms plus the corpus terms of the same word family ("opposed" finds "opposition")."""
@@ -135,7 +127,7 @@ class Retriever:
         per_doc: dict[str, int] = {}
         deferred: list[int] = []
         for chunk_id in ranked:
-            doc_id = self.index.chunks[chunk_id].doc_id
+            doc_id = self.store.chunks[chunk_id].doc_id
             if len(chosen) < k and per_doc.get(doc_id, 0) >= self.max_per_doc:
                 deferred.append(chunk_id)
                 continue

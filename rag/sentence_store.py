@@ -5,7 +5,7 @@ each sentence with its vector, the sentences of each chunk, the chunk vectors
 (a sentence is read in its passage), term postings over sentences and over
 their scope (the paragraph and the one before: quotes are attributed there),
 and the word neighbours made at build time. All of it is derived here once per
-loaded build, so the answerer never reaches into FAISS or the build's files.
+loaded build, so the answerer never reaches into the store (`rag.chunk_store`) or the build's files.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from rag.attribution import scope_starts
-from rag.index import LoadedIndex
+from rag.chunk_store import ChunkStore
 from rag.schema import Document, Sentence
 from rag.terms import TermPostings, name_terms, terms
 
@@ -62,9 +62,10 @@ class SentenceStore:
         self.names = {m.group(0).lower(): m.group(0) for s in self.sentences for m in _CAPITALISED.finditer(s.clean)}
 
     @classmethod
-    def from_index(cls, index: LoadedIndex, documents: Mapping[str, Document]) -> SentenceStore:
-        return cls(index.sentences, index.sentence_vectors, index.chunk_sentences,
-                   lambda ids: index.chunk_vectors.reconstruct_batch(ids), documents, index.neighbours)
+    def from_index(cls, store: ChunkStore, documents: Mapping[str, Document]) -> SentenceStore:
+        """The sentences of the build `store` serves (FAISS or Milvus: `rag.chunk_store`)."""
+        return cls(store.sentences, store.sentence_vectors, store.chunk_sentences, store.chunk_vectors, documents,
+                   store.neighbours)
 
     def span_ids(self, sentence_id: int) -> list[int]:
         """The sentence, plus the next one when it ends with a colon that introduces it."""

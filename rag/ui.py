@@ -31,7 +31,7 @@ import gradio as gr
 from rag.citations import source_url
 from rag.contract import answer_to_dict
 from rag.pipeline import RAG
-from rag.schema import Answer, Document, Paragraph, QuestionError, Turn
+from rag.schema import Answer, Document, Paragraph, QuestionError, StoreUnavailableError, Turn
 from rag.source_view import meta_line, paragraph_html
 
 EXAMPLES = (
@@ -69,6 +69,8 @@ class Chat:
             return answer_to_dict(self.rag.ask(question))
         except QuestionError as err:
             raise gr.Error(str(err)) from None
+        except StoreUnavailableError as err:
+            raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.") from None
 
     def add_question(self, message: str, history: list[dict]) -> tuple[str, list[dict], str]:
         """Show the question at once (escaped) and keep it for `add_answer`; clears the textbox."""
@@ -95,6 +97,9 @@ class Chat:
             return self.rag.ask(question, tuple(turns))
         except QuestionError as err:
             raise gr.Error(str(err), title="Question not accepted") from None
+        except StoreUnavailableError as err:  # a shared store (Milvus) lost: the chat says so, and recovers with it
+            raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.",
+                           title="Index store unavailable") from None
 
 
 def user_message(question: str) -> dict:

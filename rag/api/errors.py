@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api.models import ErrorOut, InvalidRequestOut
-from rag.schema import QuestionError, RagError
+from rag.schema import QuestionError, RagError, StoreUnavailableError
 
 log = logging.getLogger("rag.api")
 
@@ -70,6 +70,14 @@ def add_error_handlers(app: FastAPI) -> None:
                                           '{"question": "Who opposed the Tokyo office?"}', "field": "body"},
                                 status_code=400)
         return await http_exception_handler(request, exc)
+
+    # The shared store is down: the reason (which server, since when it retries) is the operator's and the
+    # caller's both, and holds no secret; the next request succeeds once the store is back.
+    @app.exception_handler(StoreUnavailableError)
+    async def store_down(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        log.warning("cannot answer %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": f"the index store is unavailable: {exc}", "field": None}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(RagError)
     async def not_ready(request: Request, exc: RagError) -> JSONResponse:

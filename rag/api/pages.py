@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from rag.api.errors import error_responses
 from rag.api.models import HealthOut, InvalidRequestOut
 from rag.pipeline import RAG
 from rag.source_view import not_found_page, source_page
@@ -20,8 +21,13 @@ _HTML = {"text/html": {"schema": {"type": "string"}}}
 def add_pages(app: FastAPI, rag: RAG) -> None:
     settings = rag.settings
 
-    @app.get("/healthz", response_model=HealthOut, summary="The index in use")
-    def healthz() -> dict[str, Any]:
+    @app.get("/healthz", response_model=HealthOut, summary="The index in use",
+             responses={503: {**error_responses(503)[503], "description": "the index store (Milvus) does not answer"}})
+    def healthz() -> Any:
+        trouble = rag.health()
+        if trouble is not None:
+            return JSONResponse({"error": f"the index store is unavailable: {trouble}", "field": None},
+                                status_code=503, headers={"Retry-After": "1"})
         manifest = rag.manifest
         return {"status": "ok", "index_loaded": True, "build_id": manifest["build_id"],
                 "corpus_fingerprint": manifest["key"]["corpus_fingerprint"],

@@ -32,7 +32,7 @@ def api_router(rag: RAG) -> APIRouter:
     AskRequest = ask_request_model(settings.max_question_chars)  # a class, named as the schema names it
 
     @router.post("/ask", response_model=AnswerOut, summary="Answer a question, with citations",
-                 responses=error_responses(400, *auth_errors, 413, 422))
+                 responses=error_responses(400, *auth_errors, 413, 422, 503))
     def ask(request: AskRequest) -> AnswerOut:
         # A plain `def`: FastAPI runs it in a worker thread, and RAG.ask is thread-safe.
         history = [Turn(t.question, t.answer) for t in request.history]

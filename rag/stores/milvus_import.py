@@ -15,7 +15,8 @@ from rag.lifecycle import corpus_fingerprint, read_corpus
 from rag.schema import IndexMissingError, StaleIndexError
 from rag.stores import milvus_layout as layout
 from rag.stores.milvus_link import MilvusLink
-from rag.stores.milvus_publish import build_data, publish
+from rag.stores.milvus_publish import aliased_builds, build_data, publish
+from rag.stores.milvus_store import MilvusStore
 
 
 def import_faiss_index(settings: Settings, address: str, token: str = "", namespace: str = layout.NAMESPACE,
@@ -38,3 +39,25 @@ def import_faiss_index(settings: Settings, address: str, token: str = "", namesp
         return publish(link, build_data(index), namespace, progress)
     finally:
         link.close()
+
+
+def published_from(settings: Settings, address: str, token: str = "", namespace: str = layout.NAMESPACE) -> str | None:
+    """The FAISS build id the build Milvus serves was made from (None when Milvus serves none)."""
+    link = MilvusLink(address, token)
+    try:
+        if layout.current_alias(namespace) not in aliased_builds(link, namespace):
+            return None
+        return MilvusStore.open(link, namespace).manifest.get("store", {}).get("imported_from")
+    finally:
+        link.close()
+
+
+def publish_current(settings: Settings, force: bool = False,
+                    progress: Callable[[str], None] = lambda message: None) -> str | None:
+    """After `python -m rag index`: publish the index folder's build to RAG_VECTOR_STORE's Milvus unless Milvus
+    already serves it (or `force`); returns the new Milvus build id, None when nothing was published."""
+    faiss_build = current_build(settings.index_dir)
+    if not force and faiss_build is not None \
+            and published_from(settings, settings.vector_store, settings.milvus_token) == faiss_build.name:
+        return None
+    return import_faiss_index(settings, settings.vector_store, settings.milvus_token, progress=progress)

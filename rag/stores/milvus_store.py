@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.chunk_store import ties_by_id
 from rag.schema import Chunk, IndexCorruptError, IndexMissingError, Sentence, StaleIndexError
 from rag.stores import milvus_layout as layout
 from rag.stores.milvus_link import MilvusLink
@@ -94,7 +95,7 @@ class MilvusStore:
                               data=[np.asarray(vector, dtype=np.float32).reshape(-1).tolist()], anns_field="vector",
                               limit=n, output_fields=[],
                               search_params={"metric_type": "IP", "params": {"ef": max(n, layout.HNSW_EF_SEARCH)}})
-        return [int(hit["chunk_id"]) for hit in hits[0]]
+        return ties_by_id([int(hit["chunk_id"]) for hit in hits[0]], [float(hit["distance"]) for hit in hits[0]])
 
     def lexical(self, terms: Sequence[str], n: int) -> list[int]:
         """Chunk ids by BM25 over `terms` (as `rag.terms.terms` makes them), best first; no shared term, no chunk."""
