@@ -68,7 +68,7 @@ _HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "where": _PLACE.search}
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
 _COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
                       r"should|in|of|at|on)\b)[\w-]+\s*){1,3})", re.IGNORECASE)
-WHEN_WINDOW = 8  # words around a date where what it dates may stand ("due to open next year")
+WHEN_WINDOW = 12  # words around a date where what it dates may stand ("the summit …, which will be held on July 11-12")
 COUNTED_WINDOW = 4  # words around a number where the counted thing may stand ("31 member states")
 _SPEAKER_QUESTION = re.compile(
     r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"

@@ -138,9 +138,13 @@ def test_build_killed_mid_way_leaves_the_previous_index(built: Settings, embedde
     before = current_build(settings.index_dir)
     expected = RAG(settings, embedder).ask("Who opposed the Tokyo office?")
     process = _index_process(settings)
-    for line in process.stdout:
-        if line.startswith("embedding "):
-            break
+    builds = settings.index_dir / "builds"
+    deadline = time.monotonic() + 300
+    # Killed once its half build exists: a non-terminal build prints nothing until its summary line.
+    while not any(p.name.endswith(".partial") for p in builds.iterdir()):
+        assert process.poll() is None, "the build ended before it could be killed"
+        assert time.monotonic() < deadline, "no half build appeared"
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert current_build(settings.index_dir) == before

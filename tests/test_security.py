@@ -146,7 +146,8 @@ def test_no_file_of_an_index_build_is_a_pickle_or_an_object_array(rag: RAG) -> N
     assert {p.relative_to(build).as_posix() for p in files} == {
         "manifest.json", "chunks.faiss", "chunks.jsonl", "sentences.jsonl", "sentences.npy",
         "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
-        "bm25/params.index.json", "bm25/vocab.index.json", "neighbours.json"}
+        "bm25/params.index.json", "bm25/vocab.index.json", "neighbours.json", "documents.jsonl", "words.json",
+        "words.npy"}
     for path in files:
         head = path.read_bytes()[:2]
         assert not (head[:1] == b"\x80" and 2 <= head[1] <= 5), f"{path} starts like a pickle"
