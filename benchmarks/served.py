@@ -47,12 +47,7 @@ def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
         many, wall = _many_clients(url, ctx.questions, ctx.sizes.served_rounds, ctx.sizes.concurrent_clients)
         rss = peak_rss_mb(server.pid)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     clients = ctx.sizes.concurrent_clients
     local_p50 = percentile(in_process, 50)
     local_rate = 1000 / (sum(in_process) / len(in_process))
@@ -81,6 +76,16 @@ def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
         reported(NAMES[2], f"{rss:.0f} MB (five-article index)", f"bare model script {bare_rss_mb:.0f} MB",
                  rss / bare_rss_mb, figures),
     ]
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Terminate, and kill what does not stop within 15 s: a benchmark never leaves a server behind."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def wait_ready(server: subprocess.Popen, url: str, question: str, log_path: Path,

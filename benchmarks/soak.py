@@ -33,7 +33,7 @@ import httpx
 from benchmarks.context import Context, model_env
 from benchmarks.measure import PYTHON, ROOT, child_env, free_port, percentile
 from benchmarks.report import Row, Target, judged
-from benchmarks.served import wait_ready
+from benchmarks.served import stop_server, wait_ready
 from rag.config import Settings
 from rag.corpus import load_corpus
 from rag.schema import Document
@@ -153,12 +153,7 @@ def soak(settings: Settings, documents: Sequence[Document], log_path: Path, seco
             raise RuntimeError(f"soak: {error}")
         return _load(server.pid, url, questions, seconds, clients)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
 
 
 def _load(pid: int, url: str, questions: DistinctQuestions, seconds: float, clients: int) -> Soak:

@@ -41,13 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.pages import page_format, read_page
+from rag.pages import opening_words, page_format, read_page
 from rag.read_cache import from_record, page_digest
 from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
-from rag.text import clean_text, split_sentences
+from rag.text import clean_text
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-TITLE_WORDS = 12
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _LONG_DATE = re.compile(rf"\b({_MONTHS})\s+(\d{{1,2}}),\s+(\d{{4}})\b")
@@ -366,9 +365,4 @@ def _title(paragraphs: list[Paragraph]) -> str:
             return paragraph.clean
         if paragraph.kind == "body":
             break
-    body = next((p for p in paragraphs if p.kind == "body"), None)
-    if body is None:
-        return ""
-    first_start, first_end = split_sentences(body.clean)[0]
-    words = body.clean[first_start:first_end].rstrip(".!?").split()
-    return " ".join(words) if len(words) <= TITLE_WORDS else " ".join(words[:TITLE_WORDS]) + "…"
+    return opening_words(paragraphs)

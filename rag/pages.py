@@ -39,7 +39,7 @@ def read_page(path: Path, doc_id: str, raw: str, meta: dict[str, object]) -> Doc
         paragraphs.append(Paragraph(doc_id=doc_id, n=n if block.kind == "body" else 0, start=start, end=end,
                                     text=raw[start:end], kind=block.kind, clean=block.readable.text,
                                     segments=((start, end),)))
-    return Document(doc_id=doc_id, path=str(path), title=str(meta.get("title") or parsed.title or _opening(paragraphs)),
+    return Document(doc_id=doc_id, path=str(path), title=str(meta.get("title") or parsed.title or opening_words(paragraphs)),
                     date=str(meta.get("date") or parsed.date), source=str(meta.get("source") or parsed.source),
                     raw=raw, paragraphs=tuple(paragraphs), url=str(meta.get("url") or parsed.url))
 
@@ -64,7 +64,7 @@ def _by_start(kind: str, raw: str) -> dict[int, CleanText]:
     return {block.readable.offsets[0]: block.readable for block in _parsed(kind, raw).blocks}
 
 
-def _opening(paragraphs: list[Paragraph]) -> str:
+def opening_words(paragraphs: list[Paragraph]) -> str:
     """A page without a title is named by the opening words of its first sentence."""
     body = next((p for p in paragraphs if p.kind == "body"), None)
     if body is None:

@@ -95,6 +95,16 @@ def server(rag: RAG) -> Iterator[object]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A Milvus Lite gRPC server on 127.0.0.1 for one test module (a `milvus_server.MilvusServer`)."""
+    from milvus_server import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Headless Debian Chromium, launched once per test run."""

@@ -47,13 +47,6 @@ ANSWERS_AFTER_SWITCH = 5  # per server
 
 
 @pytest.fixture(scope="module")
-def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
-    server = MilvusServer(tmp_path_factory.mktemp("milvus-serving") / "data").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def milvus_settings(milvus: MilvusServer, settings: Settings, rag: RAG) -> Settings:
     """The session's settings with RAG_VECTOR_STORE at the server, its FAISS build published there."""
     served = settings.replace(vector_store=milvus.address)

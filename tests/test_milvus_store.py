@@ -11,7 +11,6 @@ absent, frozen, stopped and started again.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,13 +38,6 @@ QUERIES = ("Who objected to the liaison office in Japan?", "What did the Chinese
            "How many staff will the office have?", "Kishida Stoltenberg partners Indo-Pacific",
            "cold war mentality", "zeppelin")
 RECOVERY_DEADLINE_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
-    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
