@@ -83,3 +83,10 @@ def test_the_model_loads_offline_without_setting_the_environment():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "(384,) [] True"
+
+
+def test_an_exact_vector_has_the_same_bytes_whatever_is_encoded_with_it(embedder: Embedder):
+    alone = "The liaison office would be the alliance's first in Asia."
+    company = [f"Paragraph {i} is about something else entirely, at another length{'!' * i}." for i in range(40)]
+    together = embedder.encode_exact([*company[:7], alone, *company[7:]])
+    assert together[7].tobytes() == embedder.encode_exact([alone])[0].tobytes()
