@@ -242,7 +242,7 @@ def test_a_body_that_is_not_utf8_is_400_naming_the_body(server: RunningApp) -> N
 
     assert reply.status_code == 400
     assert reply.json() == {"error": 'the request body cannot be read: send UTF-8 JSON, e.g. '
-                                     '{"question": "Who opposed the Tokyo office?"}', "field": "body"}
+                                     '{"question": "Who objected to the liaison office?"}', "field": "body"}
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [

@@ -67,7 +67,7 @@ def add_error_handlers(app: FastAPI) -> None:
     async def unreadable_body(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
             return JSONResponse({"error": "the request body cannot be read: send UTF-8 JSON, e.g. "
-                                          '{"question": "Who opposed the Tokyo office?"}', "field": "body"},
+                                          '{"question": "Who objected to the liaison office?"}', "field": "body"},
                                 status_code=400)
         return await http_exception_handler(request, exc)
 
