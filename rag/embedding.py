@@ -94,9 +94,10 @@ class Embedder:
         """Like `encode_documents`, but each text's vector depends on that text alone.
 
         A batch pads its texts to its longest, and padding changes the last bits
-        of every vector in it. So every batch here holds up to EXACT_BATCH texts
-        of one token length (no padding), and a text's vector has the same bytes
-        whatever else is encoded with it (tests/test_wiki.py). That
+        of every vector in it; the matrix kernels torch picks also depend on the
+        batch's shape. So every batch here holds EXACT_BATCH texts of one token
+        length (no padding, one shape per length), and a text's vector has the
+        same bytes whatever else is encoded with it (tests/test_wiki.py). That
         is what lets an incremental build reuse stored vectors and still equal
         a full rebuild.
         `progress` is called with the count of texts done after each batch.
@@ -116,9 +117,10 @@ class Embedder:
         for rows in by_length.values():
             for start in range(0, len(rows), EXACT_BATCH):
                 part = rows[start:start + EXACT_BATCH]
-                # No padding is what matters: measured here, a text's vector has the same bytes in a batch of
-                # 1 to 80 texts of its length, so a short batch is not filled up (that cost 2.5x on small corpora).
-                out[part] = self.encode_documents([texts[i] for i in part])
+                batch = [texts[i] for i in part]
+                # Every batch has the same shape: a short one is filled up with copies of its last text.
+                batch += [batch[-1]] * (EXACT_BATCH - len(batch))
+                out[part] = self.encode_documents(batch)[:len(part)]
                 done += len(part)
                 progress(done)
         return out
