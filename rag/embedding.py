@@ -25,8 +25,11 @@ from rag import models
 from rag.schema import ModelError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-# Texts per batch in `encode_exact`. Small, because a token length with fewer texts is filled up to it.
-EXACT_BATCH = 16
+# Texts per batch in `encode_exact`. Small, because a token length with fewer texts is filled up to it:
+# measured here, 4 encodes the five articles' texts 3x faster than 16 (less filling) and a 2,000-text
+# corpus no slower (1.16x the plain batched encoding against 1.53x at 16). Changing it changes every
+# vector's last bits, so it is part of the index format (rag/index.py FORMAT_VERSION).
+EXACT_BATCH = 4
 
 
 def model_name(model_dir: Path) -> str:
