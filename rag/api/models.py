@@ -9,15 +9,23 @@ though the pipeline checks them itself (a 400 naming the limit).
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from rag.questions import is_blank
 
 MAX_K = 100  # passages per question a caller may ask for; the index is a few hundred chunks
 MAX_HISTORY = 50  # turns; each is read in order, and the last one without its answer is answered again
 _SURROGATES = range(0xD800, 0xE000)  # cannot travel in UTF-8 JSON, nor stand in a pattern
+
+
+def _whole_number(value: object) -> object:
+    """What JSON Schema calls an integer (5, 5.0) and nothing else: pydantic would read true as 1 and "5" as 5."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise PydanticCustomError("whole_number", "Input should be a whole number")
+    return int(value)
 
 
 class TurnIn(BaseModel):
@@ -41,7 +49,8 @@ def ask_request_model(max_question_chars: int) -> type[BaseModel]:
         history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY,
                                       description="earlier turns, oldest first; a follow-up like 'And Russia?' "
                                                   "is read together with the last one")
-        k: int | None = Field(None, ge=1, le=MAX_K,
+        # The bounds come before the validator so that the schema states them as minimum and maximum.
+        k: Annotated[int, Field(ge=1, le=MAX_K), BeforeValidator(_whole_number)] | None = Field(None,
                               description="passages handed to the answerer (the server's default if absent)")
 
     return AskRequest
