@@ -12,6 +12,7 @@ stopped, frozen and started again under a serving chat server, which answers
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -239,6 +240,33 @@ def test_lost_store_answers_503_with_the_reason_and_recovers(two_servers: list[t
     assert _wait_until_answered(app, question)["citations"] == answer["citations"]
     assert httpx.get(f"{app.url}/healthz", timeout=30).status_code == 200
     assert all(thread.is_alive() for thread in threading.enumerate() if thread.name == "index-watch")
+
+
+def test_an_edited_page_is_embedded_alone_then_served_from_milvus(milvus_settings: Settings, built: Settings,
+                                                                   embedder: Embedder, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """`python -m rag index` after a wiki edit, with a Milvus store: only the new texts are embedded, the
+    new build is published by the alias, and a server reading the alias cites the edit exactly."""
+    page = built.corpus_dir / "003_b09e3f5b92ff1bf7.txt"
+    added = "The liaison office will keep an archive of 4,321 nautical charts of the Pacific."
+    page.write_text(page.read_text(encoding="utf-8") + f"\n{added}\n", encoding="utf-8")
+    edited = built.replace(vector_store=milvus_settings.vector_store)
+    monkeypatch.setenv("RAG_VECTOR_STORE", milvus_settings.vector_store)
+    try:
+        assert main(["--corpus", str(edited.corpus_dir), "--index", str(edited.index_dir), "index"]) == 0
+        out = capsys.readouterr().out
+        counts = re.search(r"embedded ([\d,]*\d) texts, reused ([\d,]*\d)", out).groups()
+        embedded, reused = (int(count.replace(",", "")) for count in counts)
+        assert 0 < embedded <= 20 < reused  # the new paragraph's chunk, sentence and words, not the corpus
+        assert re.search(rf"^published \S+ at {re.escape(milvus_settings.vector_store)}$", out, re.MULTILINE)
+        with RAG(edited, embedder) as served:
+            assert isinstance(served._state.store, MilvusChunkStore)
+            answer = served.ask("How many nautical charts will the liaison office keep?")
+        cited = answer.citations[0]
+        raw = page.read_text(encoding="utf-8")
+        assert cited.doc_id == page.stem and raw[cited.start:cited.end] == cited.text == added
+    finally:
+        publish_current(milvus_settings, force=True)  # the module's unedited build again, for any later test
 
 
 def _wait_until_answered(app: RunningApp, question: str) -> dict:
