@@ -89,11 +89,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.lifecycle import check_corpus_has_pages
     from rag.pipeline import ensure_index, load_embedder
     from rag.progress import Meter
 
     terminal = sys.stdout.isatty() and not args.quiet
     say = (lambda message: None) if args.quiet or not terminal else (lambda message: print(message, flush=True))
+    check_corpus_has_pages(settings)  # an empty folder is said at once, not after the model has loaded
     embedder = load_embedder(settings)
     report = ensure_index(settings, embedder, force=args.force, progress=say,
                           meter=Meter(sys.stdout) if terminal else (lambda done, total: None))

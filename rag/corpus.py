@@ -151,6 +151,14 @@ def _sidecar_bytes(path: Path) -> bytes | None:
         return None
 
 
+def has_page_files(corpus_dir: Path) -> bool:
+    """Whether `corpus_dir` holds any file that may be a page: a cheap look before the model loads."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
+                          "pages in it")
+    return bool(_page_paths(corpus_dir))
+
+
 def _page_paths(corpus_dir: Path) -> dict[str, list[Path]]:
     """Page files by id; hidden files and folders (`.git`) and files of other types are not pages."""
     found: dict[str, list[Path]] = {}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import Settings
-from rag.corpus import Skipped, load_corpus
+from rag.corpus import Skipped, has_page_files, load_corpus
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (
     FORMAT_VERSION,
@@ -61,12 +61,22 @@ class IndexReport:
     seconds: float = 0.0
 
 
+def check_corpus_has_pages(settings: Settings) -> None:
+    """`read_corpus`'s error for a missing or empty corpus folder, found without loading the model (seconds) first."""
+    if not has_page_files(settings.corpus_dir):
+        raise CorpusError(_no_readable_page(settings, 0))
+
+
+def _no_readable_page(settings: Settings, skipped: int) -> str:
+    return (f"no readable page in {settings.corpus_dir} ({skipped} skipped); "
+            "add UTF-8 .txt, .md or .html files there and run `python -m rag index`")
+
+
 def read_corpus(settings: Settings) -> tuple[list[Document], list[Skipped]]:
     """The corpus; pages unchanged since the current build are taken from what it read, not parsed again."""
     documents, skipped = load_corpus(settings.corpus_dir, read_records(settings.index_dir))
     if not documents:
-        raise CorpusError(f"no readable page in {settings.corpus_dir} ({len(skipped)} skipped); "
-                          "add UTF-8 .txt, .md or .html files there and run `python -m rag index`")
+        raise CorpusError(_no_readable_page(settings, len(skipped)))
     return documents, skipped
 
 

@@ -28,8 +28,8 @@ from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
 from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
-from rag.lifecycle import (IndexReport, corpus_fingerprint, ensure_index, load_embedder,  # noqa: F401 (re-exported)
-                           model_sha256, open_index, read_corpus)
+from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
+                           ensure_index, load_embedder, model_sha256, open_index, read_corpus)
 from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
 from rag.retrieval import Retriever
 from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
@@ -63,6 +63,7 @@ class RAG:
     def open(cls, settings: Settings, build: bool = True,
              progress: Callable[[str], None] = lambda message: None) -> RAG:
         """Load the model, build the index if missing or stale (unless `build` is False), load it."""
+        check_corpus_has_pages(settings)
         embedder = load_embedder(settings)
         # A shared Milvus is written by `python -m rag index` alone, never by a server starting.
         if not build or settings.vector_store != "faiss":

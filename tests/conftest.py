@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import PROJECT_ROOT, Settings
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers (pytest-xdist) on this machine's two cores. Torch's default, one thread
+    # per core in each worker and in each child process they start, would have threads spinning against
+    # each other; one each keeps both cores busy without that. Set before anything imports torch.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
 from rag.embedding import Embedder
 from rag.index import current_build
 from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
