@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.cli import main
 from rag.config import PROJECT_ROOT
 from rag.evaluation.floors import check_floors
 from rag.evaluation.questions import load_questions
@@ -111,10 +112,10 @@ def test_cli_ask_prints_answer_and_numbered_sources(rag: RAG):
     assert "Sources:\n  [1] " in result.stdout and "paragraph" in result.stdout
 
 
-def test_cli_ask_json_over_a_question_file(rag: RAG):
-    result = _cli("ask", "--json", "--questions", str(DATA / "dev.jsonl"), index_dir=rag.settings.index_dir)
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+def test_cli_ask_json_over_a_question_file(rag: RAG, capsys: pytest.CaptureFixture[str]):
+    # In this process: the entry point itself is run as a child by the test above.
+    assert main(["--index", str(rag.settings.index_dir), "ask", "--json", "--questions", str(DATA / "dev.jsonl")]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     questions = [json.loads(line)["question"] for line in (DATA / "dev.jsonl").read_text().splitlines()]
     assert [line["question"] for line in lines] == questions
     assert set(lines[0]) == {"question", "answer", "refused", "citations", "passages", "timings_ms"}
