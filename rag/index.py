@@ -59,8 +59,8 @@ from rag.schema import (
 from rag.terms import tokenize
 from rag.vocabulary import Neighbours, WordVectors, word_neighbours
 
-FORMAT_VERSION = 4  # 2: neighbours.json (word neighbours, see rag/vocabulary.py); 3: words.json/.npy;
-# 4: vectors encoded 4 texts a batch (rag/embedding.py EXACT_BATCH), not 16
+FORMAT_VERSION = 5  # 2: neighbours.json (word neighbours, see rag/vocabulary.py); 3: words.json/.npy;
+# 4: vectors encoded 4 texts a batch, not 16; 5: texts a batch by token length (rag/embedding.py exact_batch)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 # 2: sentence-opening words ("Moreover") are words with neighbours, not names.
 READER_VERSION = 2
