@@ -201,7 +201,8 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
         (work / "neighbours.json").write_text(json.dumps(neighbours, sort_keys=True), encoding="utf-8")
         (work / "words.json").write_text(json.dumps(list(words.words), ensure_ascii=False), encoding="utf-8")
         np.save(work / "words.npy", words.vectors, allow_pickle=False)
-        words_reused = sum(w in set(reuse.words.words) for w in words.words) if reuse is not None else 0
+        known_words = set(reuse.words.words) if reuse is not None else set()
+        words_reused = sum(w in known_words for w in words.words)
         manifest = {
             "format_version": FORMAT_VERSION,
             "build_id": build_id,
