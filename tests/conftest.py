@@ -108,7 +108,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
     yield server
-    server.stop()
+    server.stop(clean=False)  # its folder is thrown away with the test run
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,12 @@ class MilvusServer:
                     raise RuntimeError(f"milvus-lite did not answer on {self.address} within {START_TIMEOUT_S} s") \
                         from None
 
-    def stop(self) -> None:
+    def stop(self, clean: bool = True) -> None:
+        """Stop the server; `clean` as a restart on the same folder needs (a loaded server can take 15 s to
+        flush and close), else at once, for a server whose data folder is thrown away."""
+        if self._process is not None and self._process.poll() is None and not clean:
+            self._process.kill()
+            self._process.wait()
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)  # its clean shutdown: releases the data folder's lock
             try:

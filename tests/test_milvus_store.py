@@ -206,7 +206,7 @@ def test_lost_milvus_fails_requests_then_serving_resumes(tmp_path: Path, faiss_i
         assert store.current_build_id() == store.build_id
         assert [i for i, _ in store.sentences_of([5])[0]] == list(faiss_index.chunk_sentences[5])
     finally:
-        server.stop()
+        server.stop(clean=False)
 
 
 def _builds(link: MilvusLink, namespace: str) -> set[str]:
