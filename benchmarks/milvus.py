@@ -193,6 +193,9 @@ def scale_row(address: str, server_pid: int, n: int, queries: int) -> Row:
     for first in range(0, n, BATCH_ROWS * 10):
         rows = [{"id": i, "vector": base[i].tolist()} for i in range(first, min(n, first + BATCH_ROWS * 10))]
         client.insert("scale", rows, timeout=WRITE_TIMEOUT_S)
+        if (first // (BATCH_ROWS * 10)) % 20 == 19:  # a line every 100,000 rows: a million takes a while
+            print(f"[bench] milvus scale: {first + len(rows):,}/{n:,} vectors inserted in "
+                  f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     insert_s = time.perf_counter() - started
     started = time.perf_counter()
     client.flush("scale", timeout=WRITE_TIMEOUT_S)
