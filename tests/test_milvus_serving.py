@@ -4,7 +4,8 @@ The session's FAISS index is published into one Milvus, once for the module,
 as `python -m rag index` does with a Milvus store. Against it: the dev
 question files get the FAISS store's answers and citations, compared question
 by question in their `--json` reports; two chat servers share the store,
-switch together to a published rebuild while under load; and the store is
+switch together to a published rebuild while under the load test's load
+(16 clients, half on the API and half on the Gradio queue); and the store is
 stopped, frozen and started again under a serving chat server, which answers
 503 with the reason meanwhile and recovers by itself.
 """
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from milvus_server import MilvusServer
 from servers import RunningApp, free_port, start_app
-from test_load import questions, span_errors
+from test_load import CLIENTS, REQUEST_TIMEOUT_S, questions, span_errors
 
 from rag.api import create_app
 from rag.cli import answer_json, main
@@ -42,7 +43,7 @@ DATA = Path(__file__).parent / "data"
 WATCH_S = 0.5  # the servers' watch interval here (serve() uses 2 s)
 SWITCH_DEADLINE_S = 20.0  # a watch interval plus loading the new build, on a machine shared with other runs
 RECOVERY_DEADLINE_S = 30.0
-LOAD_CLIENTS = 4
+LOAD_CLIENTS = CLIENTS  # as the load test: half on /api/ask, half on the Gradio queue, spread over both servers
 MAX_LOAD_QUESTIONS = 2_000  # a bound only: the load stops once both servers answered from the new build
 ANSWERS_AFTER_SWITCH = 5  # per server
 
@@ -115,7 +116,9 @@ def test_dev_questions_get_the_faiss_citations(name: str, rag: RAG, milvus_rag: 
 
 
 def test_two_servers_switch_to_a_published_rebuild_under_load(two_servers: list[tuple[RunningApp, RAG]],
-                                                               milvus_settings: Settings) -> None:
+                                                               milvus_settings: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # gradio_client's telemetry thread, off
     asked = questions()
     corpus_dir = milvus_settings.corpus_dir
     before = {httpx.get(f"{app.url}/healthz", timeout=30).json()["build_id"] for app, _ in two_servers}
@@ -124,25 +127,37 @@ def test_two_servers_switch_to_a_published_rebuild_under_load(two_servers: list[
     answered: list[tuple[str, float]] = []  # (server url, when the answer came back)
     lock = threading.Lock()
     stop = threading.Event()
+    by_channel = {"api": 0, "gradio": 0}
 
     def client(n: int) -> None:
+        from gradio_client import Client
+
         app = two_servers[n % 2][0]
         raw_cache: dict[str, str] = {}
-        with httpx.Client(timeout=60) as session:
+        through_gradio = n % 4 >= 2  # clients 0, 1: API on each server; 2, 3: Gradio on each; and so on
+        chat = Client(f"{app.url}/", verbose=False, analytics_enabled=False,
+                      httpx_kwargs={"timeout": REQUEST_TIMEOUT_S}) if through_gradio else None
+        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as session:
             for i in range(n, MAX_LOAD_QUESTIONS, LOAD_CLIENTS):
                 if stop.is_set():
-                    return
+                    break
                 question = asked[i % len(asked)]
                 try:
-                    reply = session.post(f"{app.url}/api/ask", json={"question": question})
-                    error = f"HTTP {reply.status_code}: {reply.text[:200]}" if reply.status_code != 200 \
-                        else span_errors(reply.json(), question, corpus_dir, raw_cache)
-                except httpx.HTTPError as err:
+                    if chat is not None:
+                        error = span_errors(chat.predict(question, api_name="/ask"), question, corpus_dir, raw_cache)
+                    else:
+                        reply = session.post(f"{app.url}/api/ask", json={"question": question})
+                        error = f"HTTP {reply.status_code}: {reply.text[:200]}" if reply.status_code != 200 \
+                            else span_errors(reply.json(), question, corpus_dir, raw_cache)
+                except Exception as err:  # noqa: BLE001 - any failure of any kind is what the test counts
                     error = f"{type(err).__name__}: {err}"
                 with lock:
                     answered.append((app.url, time.monotonic()))
+                    by_channel["gradio" if chat is not None else "api"] += 1
                     if error:
                         errors.append(f"{app.url}: {question!r}: {error}")
+        if chat is not None:
+            chat.close()
 
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(LOAD_CLIENTS)]
     for thread in threads:
@@ -181,6 +196,7 @@ def test_two_servers_switch_to_a_published_rebuild_under_load(two_servers: list[
     assert len(switched) == 2, f"not every server serves {new_build} within {SWITCH_DEADLINE_S} s: {switched}"
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
+    assert min(by_channel.values()) > 0, by_channel  # both ways in carried the load
     assert answered and min(after_switch().values()) >= ANSWERS_AFTER_SWITCH
     assert min(when for _, when in answered) < published_at  # the load ran through the publication
 
