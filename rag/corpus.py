@@ -36,7 +36,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,7 @@ def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = N
     read of the same reader made of each page (`rag.read_cache`): a page whose file is unchanged is
     taken from it instead of being parsed again.
     """
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
-                          "pages in it")
+    _check_folder(corpus_dir)
     root = corpus_dir.resolve()
     paths = _page_paths(corpus_dir)
     _check_unique_ids(paths)
@@ -152,25 +150,35 @@ def _sidecar_bytes(path: Path) -> bytes | None:
 
 
 def has_page_files(corpus_dir: Path) -> bool:
-    """Whether `corpus_dir` holds any file that may be a page: a cheap look before the model loads."""
+    """Whether `corpus_dir` holds any file that may be a page: a look that stops at the first, before the
+    model loads."""
+    _check_folder(corpus_dir)
+    return next(_page_files(corpus_dir), None) is not None
+
+
+def _check_folder(corpus_dir: Path) -> None:
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
                           "pages in it")
-    return bool(_page_paths(corpus_dir))
 
 
 def _page_paths(corpus_dir: Path) -> dict[str, list[Path]]:
-    """Page files by id; hidden files and folders (`.git`) and files of other types are not pages."""
+    """Page files by id."""
     found: dict[str, list[Path]] = {}
+    for path in _page_files(corpus_dir):
+        doc_id = path.relative_to(corpus_dir).with_suffix("").as_posix()
+        found.setdefault(doc_id, []).append(path)
+    return found
+
+
+def _page_files(corpus_dir: Path) -> Iterator[Path]:
+    """Hidden files and folders (`.git`) and files of other types are not pages."""
     for folder, subfolders, files in os.walk(corpus_dir):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if name.startswith(".") or not page_format(path):
-                continue
-            doc_id = path.relative_to(corpus_dir).with_suffix("").as_posix()
-            found.setdefault(doc_id, []).append(path)
-    return found
+            if not name.startswith(".") and page_format(path):
+                yield path
 
 
 def _check_unique_ids(paths: dict[str, list[Path]]) -> None:
