@@ -74,3 +74,6 @@ def split_documents_into_sentences(documents: Iterable[Document]) -> list[Senten
     return sentences
 
 
+def page_units(document: Document, chunk_size: int, chunk_overlap: int) -> tuple[list[Chunk], list[Sentence]]:
+    """One page's chunks (numbered from 0) and sentences."""
+    return chunk_documents([document], chunk_size, chunk_overlap), split_documents_into_sentences([document])

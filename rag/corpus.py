@@ -36,12 +36,13 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.pages import opening_words, page_format, read_page
+from rag.pages import FORMATS, opening_words, page_format, read_page
 from rag.read_cache import from_record, page_digest
 from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
 from rag.text import clean_text
@@ -90,14 +91,37 @@ def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = N
     read of the same reader made of each page (`rag.read_cache`): a page whose file is unchanged is
     taken from it instead of being parsed again.
     """
+    read = read_pages(corpus_dir, known)
+    return read.documents, read.skipped
+
+
+@dataclass(frozen=True)
+class CorpusRead:
+    """`load_corpus`'s result, with each page's digest (`rag.read_cache.page_digest`) for the build to store."""
+
+    documents: list[Document]
+    skipped: list[Skipped]
+    digests: dict[str, str]
+
+
+def read_pages(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = None,
+               on_parsed: Callable[[Document], None] = lambda document: None) -> CorpusRead:
+    """`load_corpus`, keeping the digests it computed: a wiki's build would otherwise hash every page twice.
+
+    `on_parsed` is called with each page that was parsed (not taken from `known`) while its parse is still
+    cached (`rag.pages`), so a build splits it without parsing it a second time.
+    """
     _check_folder(corpus_dir)
     root = corpus_dir.resolve()
     paths = _page_paths(corpus_dir)
     _check_unique_ids(paths)
     documents: list[Document] = []
     skipped: list[Skipped] = []
+    digests: dict[str, str] = {}
     seen_content: dict[str, str] = {}
-    for doc_id, [path] in sorted(paths.items()):
+    known = known or {}
+    for doc_id, [page] in sorted(paths.items()):
+        path = Path(page.path)
         reason = _unreadable_reason(path, root)
         if reason:
             skipped.append(Skipped(str(path), reason))
@@ -115,13 +139,11 @@ def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = N
         if raw in seen_content:
             skipped.append(Skipped(str(path), f"same content as {seen_content[raw]}"))
             continue
-        digest = page_digest(data, _sidecar_bytes(path))
-        record = (known or {}).get(doc_id)
+        digest = page_digest(data, _sidecar_bytes(path) if page.has_sidecar else None)
+        record = known.get(doc_id)
         try:
-            if record is not None and record.get("digest") == digest:
-                document = from_record(record, str(path), raw)
-            else:
-                document = _read(path, doc_id, raw)
+            parsed = record is None or record.get("digest") != digest
+            document = _read(path, doc_id, raw) if parsed else from_record(record, str(path), raw)
         except CorpusError as err:
             skipped.append(Skipped(str(path), str(err)))
             continue
@@ -132,9 +154,12 @@ def load_corpus(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = N
         if not document.body:
             skipped.append(Skipped(str(path), "no body text"))
             continue
-        seen_content[raw] = str(path.relative_to(corpus_dir))
+        seen_content[raw] = page.relative
         documents.append(document)
-    return documents, skipped
+        digests[doc_id] = digest
+        if parsed:
+            on_parsed(document)
+    return CorpusRead(documents, skipped, digests)
 
 
 def document_digest(document: Document) -> str:
@@ -162,32 +187,47 @@ def _check_folder(corpus_dir: Path) -> None:
                           "pages in it")
 
 
-def _page_paths(corpus_dir: Path) -> dict[str, list[Path]]:
+@dataclass(frozen=True)
+class _PageFile:
+    doc_id: str
+    relative: str  # the path below the corpus folder, as messages name it
+    path: str
+    has_sidecar: bool  # a `<name>.json` beside it
+
+
+def _page_paths(corpus_dir: Path) -> dict[str, list[_PageFile]]:
     """Page files by id."""
-    found: dict[str, list[Path]] = {}
-    for path in _page_files(corpus_dir):
-        doc_id = path.relative_to(corpus_dir).with_suffix("").as_posix()
-        found.setdefault(doc_id, []).append(path)
+    found: dict[str, list[_PageFile]] = {}
+    for page in _page_files(corpus_dir):
+        found.setdefault(page.doc_id, []).append(page)
     return found
 
 
-def _page_files(corpus_dir: Path) -> Iterator[Path]:
-    """Hidden files and folders (`.git`) and files of other types are not pages."""
-    for folder, subfolders, files in os.walk(corpus_dir):
+def _page_files(corpus_dir: Path) -> Iterator[_PageFile]:
+    """Hidden files and folders (`.git`) and files of other types are not pages.
+
+    Ids and sidecars are worked out from the walk's own names, with string operations: on a 100,000-page
+    wiki, a path object and a stat per file were a good part of an update's time.
+    """
+    top = str(corpus_dir)
+    for folder, subfolders, files in os.walk(top):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        below = os.path.relpath(folder, top)
+        prefix = "" if below == os.curdir else below.replace(os.sep, "/") + "/"
+        names = set(files)
         for name in sorted(files):
-            path = Path(folder) / name
-            if not name.startswith(".") and page_format(path):
-                yield path
+            stem, suffix = os.path.splitext(name)
+            if not name.startswith(".") and suffix.lower() in FORMATS:
+                yield _PageFile(prefix + stem, prefix + name, os.path.join(folder, name), stem + ".json" in names)
 
 
-def _check_unique_ids(paths: dict[str, list[Path]]) -> None:
-    clashes = [(doc_id, files) for doc_id, files in paths.items() if len(files) > 1]
+def _check_unique_ids(paths: dict[str, list[_PageFile]]) -> None:
+    clashes = [(doc_id, pages) for doc_id, pages in paths.items() if len(pages) > 1]
     if clashes:
-        doc_id, files = clashes[0]
+        doc_id, pages = clashes[0]
         more = f" ({len(clashes) - 1} more ids clash)" if len(clashes) > 1 else ""
-        raise CorpusError(f"{' and '.join(str(f) for f in files)} both have the document id {doc_id!r}{more}; "
-                          "rename or remove one of them")
+        raise CorpusError(f"{' and '.join(page.path for page in pages)} both have the document id {doc_id!r}"
+                          f"{more}; rename or remove one of them")
 
 
 def _read(path: Path, doc_id: str, raw: str) -> Document:
@@ -197,15 +237,18 @@ def _read(path: Path, doc_id: str, raw: str) -> Document:
 
 
 def _unreadable_reason(path: Path, root: Path) -> str:
-    if path.is_symlink() and not path.resolve().is_relative_to(root):
+    if os.path.islink(path) and not path.resolve().is_relative_to(root):
         return "a symlink to a file outside the corpus folder"
-    if not path.is_file():
+    try:
+        status = os.stat(path)  # one stat a page, not three: a wiki has 100,000 of them
+    except OSError:
         return "not a regular file"
-    size = path.stat().st_size
-    if size == 0:
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if status.st_size == 0:
         return "empty file"
-    if size > MAX_FILE_BYTES:
-        return f"{size} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"
+    if status.st_size > MAX_FILE_BYTES:
+        return f"{status.st_size} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"
     return ""
 
 

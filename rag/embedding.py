@@ -33,6 +33,9 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # 9.5 s). It changes vectors' last bits, so it is part of the index format (rag/index.py FORMAT_VERSION).
 EXACT_BATCHES = ((16, 16), (48, 8))  # (up to this many tokens, texts a batch); longer texts: EXACT_LONG_BATCH
 EXACT_LONG_BATCH = 4
+# Batches of one length handed to the model in one call: every batch still holds texts of one token length
+# and one shape, while the library's per-call work (sorting, a tokenizer call) is paid once for many batches.
+EXACT_BATCHES_A_CALL = 32
 
 
 def exact_batch(tokens: int) -> int:
@@ -127,21 +130,26 @@ class Embedder:
         done = 0
         for length, rows in by_length.items():
             size = exact_batch(length)
-            for start in range(0, len(rows), size):
-                part = rows[start:start + size]
+            step = size * EXACT_BATCHES_A_CALL
+            for start in range(0, len(rows), step):
+                part = rows[start:start + step]
                 batch = [texts[i] for i in part]
-                # Every batch of a length has the same shape: a short one is filled up with copies of its last text.
-                batch += [batch[-1]] * (size - len(batch))
-                out[part] = self.encode_documents(batch)[:len(part)]
+                # Every batch of a length has the same shape: the last one is filled up with copies of its last
+                # text. The library batches a call's texts `size` at a time after sorting them by characters, so
+                # each batch it makes is `size` texts of this one token length.
+                batch += [batch[-1]] * (-len(batch) % size)
+                out[part] = self.encode_documents(batch, batch_size=size)[:len(part)]
                 done += len(part)
                 progress(done)
         return out
 
-    def encode_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode_documents(self, texts: list[str], show_progress: bool = False,
+                         batch_size: int | None = None) -> np.ndarray:
         """Texts as a float32 matrix of shape (len(texts), dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            matrix = self._model.encode_document(texts, batch_size=self.batch_size, normalize_embeddings=True,
+            matrix = self._model.encode_document(texts, batch_size=batch_size or self.batch_size,
+                                                 normalize_embeddings=True,
                                                  convert_to_numpy=True, show_progress_bar=show_progress)
         return np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(texts), self.dimension)

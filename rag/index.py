@@ -44,7 +44,7 @@ import bm25s
 import faiss
 import numpy as np
 
-from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.chunking import page_units
 from rag.corpus import document_digest
 from rag.embedding import Embedder, model_name
 from rag.read_cache import to_record
@@ -143,6 +143,8 @@ class StoredVectors:
     words: WordVectors
     # doc id -> (file digest, its chunk rows, its sentence rows): an unchanged page is not split again
     units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]
+    # doc id -> what reading the page gave (`read_records`): an unchanged page is not parsed again
+    records: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -155,15 +157,20 @@ class Built:
 def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, key: BuildKey,
                 progress: Callable[[str], None] = lambda message: None,
                 reuse: StoredVectors | None = None,
-                meter: Callable[[int, int], None] = lambda done, total: None) -> Built:
+                meter: Callable[[int, int], None] = lambda done, total: None,
+                digests: Mapping[str, str] | None = None,
+                split: Mapping[str, tuple[list[Chunk], list[Sentence]]] | None = None) -> Built:
     """Write a complete new build and make it current. Call under `build_lock`.
 
     Texts whose vectors are in `reuse` are not embedded again; the others are encoded with
     `Embedder.encode_exact`, so the result is byte for byte what a build without `reuse` writes.
-    `meter(done, total)` follows the encoding.
+    `meter(done, total)` follows the encoding. `digests` are the pages' digests as the corpus reader
+    computed them (`rag.corpus.read_pages`); without them they are computed again. `split` holds pages
+    already cut into units (`rag.chunking.page_units`) with the key's chunking, by doc id.
     """
-    digests = {d.doc_id: document_digest(d) for d in documents}
-    chunks, sentences = _units(documents, digests, key, reuse)
+    if digests is None:
+        digests = {d.doc_id: document_digest(d) for d in documents}
+    chunks, sentences = _units(documents, digests, key, reuse, split or {})
     if not chunks:
         raise IndexMissingError("the corpus has no body text to index; add articles to the corpus folder")
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -231,26 +238,26 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                  len(distinct) - len(missing) + words_reused)
 
 
-def _units(documents: list[Document], digests: dict[str, str], key: BuildKey,
-           reuse: StoredVectors | None) -> tuple[list[Chunk], list[Sentence]]:
-    """Chunks and sentences in corpus order; an unchanged page's are taken from `reuse`, renumbered."""
+def _units(documents: list[Document], digests: Mapping[str, str], key: BuildKey, reuse: StoredVectors | None,
+           split: Mapping[str, tuple[list[Chunk], list[Sentence]]]) -> tuple[list[Chunk], list[Sentence]]:
+    """Chunks and sentences in corpus order, renumbered; an unchanged page's are taken from `reuse`, a page in
+    `split` from there."""
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
     for document in documents:
         stored = reuse.units.get(document.doc_id) if reuse is not None else None
+        first = len(chunks)
         if stored is not None and stored[0] == digests[document.doc_id]:
             raw = document.raw
-            page_chunks = [Chunk(chunk_id=0, doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
-                                 end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"]) for r in stored[1]]
-            page_sentences = [Sentence(doc_id=document.doc_id, paragraph=r["paragraph"], start=r["start"],
-                                       end=r["end"], text=raw[r["start"]:r["end"]], clean=r["clean"])
-                              for r in stored[2]]
+            chunks.extend(Chunk(first + i, document.doc_id, r["paragraph"], r["start"], r["end"],
+                                raw[r["start"]:r["end"]], r["clean"]) for i, r in enumerate(stored[1]))
+            sentences.extend(Sentence(document.doc_id, r["paragraph"], r["start"], r["end"], raw[r["start"]:r["end"]],
+                                      r["clean"]) for r in stored[2])
         else:
-            page_chunks = chunk_documents([document], key.chunk_size, key.chunk_overlap)
-            page_sentences = split_documents_into_sentences([document])
-        first = len(chunks)
-        chunks.extend(replace(c, chunk_id=first + i) for i, c in enumerate(page_chunks))
-        sentences.extend(page_sentences)
+            page_chunks, page_sentences = split.get(document.doc_id) or page_units(document, key.chunk_size,
+                                                                                   key.chunk_overlap)
+            chunks.extend(replace(c, chunk_id=first + i) for i, c in enumerate(page_chunks))
+            sentences.extend(page_sentences)
     return chunks, sentences
 
 
@@ -269,7 +276,7 @@ def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
         sentence_rows = _read_jsonl(build / "sentences.jsonl")
         chunk_texts = [row["clean"] for row in chunk_rows]
         sentence_texts = [row["clean"] for row in sentence_rows]
-        digests = {record["doc_id"]: record["digest"] for record in _read_jsonl(build / "documents.jsonl")}
+        records = {record["doc_id"]: record for record in _read_jsonl(build / "documents.jsonl")}
         words = json.loads((build / "words.json").read_text(encoding="utf-8"))
         word_vectors = np.load(build / "words.npy", allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexCorruptError):
@@ -280,12 +287,14 @@ def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
     rows = dict(zip(chunk_texts, chunk_vectors, strict=True))
     rows.update(zip(sentence_texts, sentence_vectors, strict=True))
     units: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {
-        doc_id: (digest, [], []) for doc_id, digest in digests.items()}
+        doc_id: (record["digest"], [], []) for doc_id, record in records.items()}
     for row in chunk_rows:
         units[row["doc_id"]][1].append(row)
     for row in sentence_rows:
         units[row["doc_id"]][2].append(row)
-    return StoredVectors(rows, WordVectors(tuple(words), word_vectors), units)
+    if manifest["key"].get("reader_version") != READER_VERSION:
+        records = {}
+    return StoredVectors(rows, WordVectors(tuple(words), word_vectors), units, records)
 
 
 def read_records(index_dir: Path) -> dict[str, dict[str, Any]]:
@@ -398,10 +407,14 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+# `json.dumps(row, ensure_ascii=False)` makes a new encoder per call; a wiki's build writes a line per unit.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(_JSON_LINE(row) + "\n")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

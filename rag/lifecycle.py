@@ -16,15 +16,18 @@ would. `force=True` is a full rebuild: nothing is reused.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.chunking import page_units
 from rag.config import Settings
-from rag.corpus import Skipped, has_page_files, load_corpus
+from rag.corpus import Skipped, has_page_files, load_corpus, read_pages
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (
     FORMAT_VERSION,
@@ -40,7 +43,7 @@ from rag.index import (
     read_records,
     stored_vectors,
 )
-from rag.schema import CorpusError, Document, IndexCorruptError, StaleIndexError
+from rag.schema import Chunk, CorpusError, Document, IndexCorruptError, Sentence, StaleIndexError
 
 _LABELS = {"corpus_fingerprint": "the corpus changed", "model_sha256": "the embedding model changed",
            "chunk_size": "chunk_size changed", "chunk_overlap": "chunk_overlap changed",
@@ -128,9 +131,15 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
     A stale index built with the same model and format is updated: only new texts are embedded.
     """
     started = time.perf_counter()
-    with build_lock(settings.index_dir):
+    with build_lock(settings.index_dir), _collector_paused():
         reuse = None if force else _reusable(settings.index_dir, model_sha256(embedder.model_dir), embedder.dimension)
-        documents, skipped = load_corpus(settings.corpus_dir, read_records(settings.index_dir) if reuse else None)
+        split: dict[str, tuple[list[Chunk], list[Sentence]]] = {}
+
+        def split_while_parsed(document: Document) -> None:
+            split[document.doc_id] = page_units(document, settings.chunk_size, settings.chunk_overlap)
+
+        read = read_pages(settings.corpus_dir, reuse.records if reuse is not None else None, split_while_parsed)
+        documents, skipped = read.documents, read.skipped
         if not documents:
             documents, skipped = read_corpus(settings)  # the one-line error for an empty corpus
         key = build_key(settings, embedder, documents)
@@ -142,9 +151,28 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
                                seconds=time.perf_counter() - started)
         for reason in reasons:
             progress(f"rebuilding: {reason}")
-        built = build_index(settings.index_dir, documents, embedder, key, progress, reuse, meter)
+        built = build_index(settings.index_dir, documents, embedder, key, progress, reuse, meter, read.digests,
+                            split)
         return IndexReport(tuple(documents), tuple(skipped), True, tuple(reasons), built.path, built.embedded,
                            built.reused, time.perf_counter() - started)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while the corpus is read and a build written.
+
+    Both allocate objects by the million that live until the build ends (pages, paragraphs, rows), and the
+    collector walked them again and again without freeing any: on a 10,000-page wiki that was 0.5 to 1 s
+    of a 3 s update. What the build leaves behind is freed by reference counting as usual, and the collector
+    is on again (if it was) as soon as the build returns or fails.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _reusable(index_dir: Path, model_sha: str, dimension: int) -> StoredVectors | None:

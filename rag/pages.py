@@ -10,6 +10,7 @@ parsing one page again takes about a millisecond.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +26,8 @@ TITLE_WORDS = 12
 
 
 def page_format(path: str | Path) -> str:
-    return FORMATS.get(Path(path).suffix.lower(), "")
+    # String operations, not a Path: this is asked several times for each page of a wiki.
+    return FORMATS.get(os.path.splitext(os.fspath(path))[1].lower(), "")
 
 
 def read_page(path: Path, doc_id: str, raw: str, meta: dict[str, object]) -> Document:

@@ -32,8 +32,8 @@ def to_record(document: Document, digest: str) -> dict[str, Any]:
 
 def from_record(record: dict[str, Any], path: str, raw: str) -> Document:
     doc_id = record["doc_id"]
-    paragraphs = tuple(Paragraph(doc_id=doc_id, n=n, start=start, end=end, text=raw[start:end], kind=kind,
-                                 clean=clean, segments=tuple((a, b) for a, b in segments))
+    # Positional arguments: this runs for every unchanged page of a wiki at each update.
+    paragraphs = tuple(Paragraph(doc_id, n, start, end, raw[start:end], kind, clean, tuple(map(tuple, segments)))
                        for n, start, end, kind, clean, segments in record["paragraphs"])
     return Document(doc_id=doc_id, path=path, title=record["title"], date=record["date"], source=record["source"],
                     raw=raw, paragraphs=paragraphs, url=record["url"])

@@ -26,7 +26,7 @@ import faiss
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.terms import name_terms, terms
+from rag.terms import name_terms, word_terms
 
 NEIGHBOUR_MIN = 0.6
 NEIGHBOURS_PER_TERM = 3
@@ -55,9 +55,12 @@ def word_neighbours(texts: Iterable[str], embedder: Embedder,
     surface: dict[str, Counter[str]] = {}
     for text in texts:
         for match in _WORD.finditer(text):
-            found = terms(match.group(0))
+            found = word_terms(match.group(0))
             if len(found) == 1:
-                surface.setdefault(found[0], Counter())[match.group(0).lower()] += 1
+                forms = surface.get(found[0])
+                if forms is None:
+                    forms = surface[found[0]] = Counter()
+                forms[match.group(0).lower()] += 1
     uses = {term: sum(forms.values()) for term, forms in surface.items()}
     # A name is no word with synonyms.
     names = name_terms(texts)
