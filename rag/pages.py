@@ -3,7 +3,8 @@
 `.txt` articles are read by `rag.corpus.read_document` (the news rules);
 `.md`/`.markdown` by `rag.markdown_page`, `.html`/`.htm` by `rag.html_page`.
 A paragraph's readable text and its map back to the raw file are computed
-again when needed (chunking, the source view) rather than kept: a map costs
+again when needed (the source view; a build cuts a page into chunks right after
+parsing it, while the parse is cached) rather than kept: a map costs
 several bytes a character, too much to hold for a 100,000-page wiki, while
 parsing one page again takes about a millisecond.
 """

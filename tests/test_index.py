@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -75,10 +76,13 @@ def test_a_build_that_fails_part_way_leaves_the_previous_index_serving(built: Se
         if message.startswith("embedding the articles' words"):
             partial = [p for p in (built.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
             assert len(partial) == 1 and (partial[0] / "chunks.faiss").is_file()
+            assert not gc.isenabled()  # paused for the build (rag/lifecycle.py)
             raise _Crash
 
+    assert gc.isenabled()
     with pytest.raises(_Crash):
         ensure_index(built, embedder, force=True, progress=crash_after_the_vectors_are_written)
+    assert gc.isenabled()  # the failed build did not leave the process without its cycle collector
     assert current_build(built.index_dir) == before
     assert [p.name for p in (built.index_dir / "builds").iterdir()] == [before.name]  # the partial is gone
     answer = RAG(built, embedder).ask("Who opposed the Tokyo office?")
