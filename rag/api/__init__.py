@@ -42,6 +42,10 @@ from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.ui import build_chat  # noqa: E402
 
+# How long stopping (Ctrl-C, a service manager's stop) waits for open requests. Unbounded, a connection the
+# Gradio client left open after a failed call kept a test server's stop waiting 14 s.
+SHUTDOWN_GRACE_S = 5
+
 
 def create_app(rag: RAG) -> FastAPI:
     """The whole server for one `RAG`: API, source view, widget, chat; settings from `rag.settings`."""
@@ -91,4 +95,5 @@ def serve(settings: Settings) -> None:
     app = create_app(rag)
     print(f"serving {len(rag.documents)} articles at http://{settings.host}:{settings.port}{settings.root_path}/",
           flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path, log_level="info",
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
