@@ -29,7 +29,8 @@ DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
 # Every question file the quality and peer rows score, by the label the table gives it.
 QUESTION_SETS = (("dev", DEV_QUESTIONS),
                  ("dev-readers", PROJECT_ROOT.parent / "shared" / "eval" / "dev-readers.jsonl"),
-                 ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"))
+                 ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"),
+                 ("tune-readers", PROJECT_ROOT / "tests" / "data" / "tune-readers.jsonl"))
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ class ExtractiveAnswerer:
         said_before = reading.earlier_answer
         # What a "when" asks the time of: the question's own words, not those carried over from the turn before.
         dated = frozenset(terms(reading.text)) - _QUESTION_WORDS
+        counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours.get(t, ()))
         names_total = sum(weights[t] for t in names) or 1.0
         # "What did Brazil say": Brazil must speak somewhere in the sentence's article, not only be named.
         speaking: dict[str, bool] = {}
@@ -235,8 +236,8 @@ class ExtractiveAnswerer:
             doc_id = store.sentences[sentence_id].doc_id
             if doc_id not in speaking:
                 speaking[doc_id] = speaks(asked_for.speaker, store.document_text[doc_id])
-            holds_asked = holds(asked_for.kind, store.span_text(sentence_id), asked_for.counted, dated) \
-                and speaking[doc_id]
+            holds_asked = holds(asked_for.kind, store.span_text(sentence_id), asked_for.counted, dated,
+                                counted_also) and speaking[doc_id]
             absent = sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total
             # A follow-up wants something new: what the last answer said is no answer to it. One that asks
             # the same again with another question word ("Where…?" then "When?") is often answered by the

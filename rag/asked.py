@@ -39,7 +39,8 @@ _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 _NUMBER = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORDS})\b", re.IGNORECASE)
 _AGE = re.compile(r"\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b|,\s*\d{2},", re.IGNORECASE)
-_PLACE = re.compile(r"\b(in|at|to|from|near|into|on)\s+(the\s+)?[A-Z][a-z]+")
+# "on Wednesday", "in July" are times, not places.
+_PLACE = re.compile(rf"\b(in|at|to|from|near|into|on)\s+(the\s+)?(?!(?:{_MONTHS}|{_DAYS})\b)[A-Z][a-z]+")
 _CAPITALISED_WORD = re.compile(r"\b[A-Z][A-Za-z-]*")
 # Capitalised only for standing first: "The", "However", "He" name nobody.
 _SENTENCE_OPENERS = frozenset("""the a an it its this that these those he she his her they their them we our i in on
@@ -144,13 +145,18 @@ def without_attribution(question: str) -> str:
     return stripped if len(stripped.split()) >= 2 else question
 
 
-def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = frozenset()) -> bool:
-    """Whether `text` holds a fact of `kind` (always, for a question that asks for no particular kind);
-    `counted` is what a "how many" question counts, `about` the terms of what a "when" asks the time of."""
+def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = frozenset(),
+          counted_also: frozenset[str] = frozenset()) -> bool:
+    """Whether `text` holds a fact of `kind` (always, for a question that asks for no particular kind).
+
+    `counted` is what a "how many" question counts, `counted_also` terms that stand for it (the model's
+    neighbours of its words: "people" are counted as "700 individuals"); `about` the terms of what a "when"
+    asks the time of.
+    """
     if not kind:
         return True
     if kind == "how many":
-        return _counts(counted, text)
+        return _counts(counted, text, counted_also)
     if kind == "when" and about:
         return _dated(about, text)
     if kind == "who":
@@ -168,11 +174,13 @@ def _dated(about: frozenset[str], text: str) -> bool:
     return False
 
 
-def _counts(counted: str, text: str) -> bool:
+def _counts(counted: str, text: str, counted_also: frozenset[str] = frozenset()) -> bool:
     """A number that is no year, with a word of the counted thing close by when the question names one
     ("31 members" for "how many members", "a population of 14 million"; NATO's 31 members are no count of
     the office's staff)."""
     wanted = set(terms(counted))
+    if wanted:
+        wanted |= counted_also
     for match in _NUMBER.finditer(text):
         if _YEAR.match(match.group(1)):
             continue

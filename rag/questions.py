@@ -46,6 +46,9 @@ _PERSON_PRONOUN = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
 # A question word alone ("When?", "And why exactly?") asks the earlier question again with that word.
 _BARE_QUESTION_WORD = re.compile(r"^\s*(?:and|but|so|ok|okay)?[\s,]*(how many|how much|how long|how old|when|where|why|"
                                  r"how|who|what|which)(?:\s+(?:exactly|then|so))?\s*\?*\s*$", re.IGNORECASE)
+_OPENING_QUESTION_WORD = re.compile(r"^\s*(?:and|but|so)?[\s,]*(how long|when|where|why)\b", re.IGNORECASE)
+# Verbs that say nothing of their own after "it": "where is it going to be", "when will it take place".
+_EMPTY_TERMS = frozenset(terms("go going happen take place held hold located come"))
 _LEADING_QUESTION_WORD = re.compile(r"^\s*(how many|how much|how long|how old|when|where|why|how|who|whom|what|which)\b",
                                     re.IGNORECASE)
 _LEADING_AUXILIARY = re.compile(r"^\s*(is|are|was|were|do|does|did|will|would|can|could|has|have|had|should)\b",
@@ -137,7 +140,7 @@ def _read_after(question: str, previous: Reading, previous_answer: str) -> Readi
     earlier = previous.text
     # A refusal says nothing the follow-up could point into.
     answer = "" if previous_answer.endswith(REFUSAL_TAIL) else previous_answer
-    bare = _BARE_QUESTION_WORD.match(question)
+    bare = _BARE_QUESTION_WORD.match(question) or _empty_question(question, earlier)
     if bare:
         return Reading(_with_question_word(bare.group(1), earlier), earlier, answer, asks_again=True)
     swapped = _swapped_subject(question, earlier)
@@ -148,6 +151,17 @@ def _read_after(question: str, previous: Reading, previous_answer: str) -> Readi
         return Reading(_PERSON_PRONOUN.sub(lambda m: _name_for(m, person, question), question), earlier, answer,
                        named=person)
     return Reading(question, earlier, answer)
+
+
+def _empty_question(question: str, earlier: str) -> re.Match[str] | None:
+    """A question word with only "it" and an empty verb after it ("And where is it going to be?", "When will
+    that happen?") after a question of the same sort ("When is the next summit?"): the earlier question
+    asked again with that word, as a bare "Where?" is. After "What did China say about the office?", "it"
+    is the office, not what China said, and the question stays as it is."""
+    asked = _OPENING_QUESTION_WORD.match(question)
+    if not asked or not _OPENING_QUESTION_WORD.match(earlier) or not _BACK_REFERENCE.search(question[asked.end():]):
+        return None
+    return asked if set(terms(question[asked.end():])) <= _EMPTY_TERMS else None
 
 
 def named_people(text: str) -> list[str]:

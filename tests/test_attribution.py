@@ -5,6 +5,7 @@ from __future__ import annotations
 from rag.asked import asked, holds, without_attribution
 from rag.attribution import scope_starts
 from rag.pipeline import RAG
+from rag.schema import Turn
 from rag.terms import terms
 
 
@@ -64,3 +65,13 @@ def test_a_speakers_words_two_paragraphs_from_the_name_are_found_and_cited(rag: 
 def test_the_speaker_is_whose_words_not_what_is_asked(rag: RAG):
     answer = rag.ask("In Kashin's view, what does the representation allow?")
     assert "quickly resolve issues" in answer.citations[0].text
+
+
+def test_people_counted_as_individuals_and_an_empty_follow_up_are_answered(rag: RAG):
+    counted = rag.ask("How many people has Japan put sanctions on over the war in Ukraine?")
+    assert not counted.refused and "700" in counted.text
+    placed = rag.ask("And where is it going to be?", history=[Turn("When is the next NATO summit?")])
+    assert not placed.refused and "Vilnius" in placed.text
+    for answer in (counted, placed):
+        for citation in answer.citations:
+            assert rag.documents[citation.doc_id].raw[citation.start:citation.end] == citation.text
