@@ -55,6 +55,11 @@ _MEASURE = (r"\bwhat(?:'s| is| was| are| were)\s+(?:the|its|their|his|her)\s+(?P
 # article uses the attribute's word, the articles cannot give it, however much they say of the something.
 _FOCUS = re.compile(r"^\W*(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+(?:the|its|their|his|her)\s+"
                     r"(?P<focus>[\w-]+)\s+(?:of|for)\b", re.IGNORECASE)
+# "Where was Mao Ning born?", "Who is in charge of the office?": the asked fact is a life event or a role,
+# which the articles cannot give when none of them uses its word.
+_EVENT_FOCUS = re.compile(r"^\W*(?:where|when)\s+(?:was|were|is|are)\s+.+?\s+(?P<focus>born|raised|educated|married)\b|"
+                          r"\bwho\s+(?:will\s+be|would\s+be|is|was|are|were)\s+(?:\w+\s+)?in\s+(?P<role>charge)\s+of\b",
+                          re.IGNORECASE)
 _ASKS = (
     ("how old", re.compile(r"\bhow old\b|\bwhat age\b|\b(his|her|their) age\b", re.IGNORECASE)),
     ("how many", re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|" + _MEASURE, re.IGNORECASE)),
@@ -130,6 +135,10 @@ def asked(question: str) -> Asked:
     focus = focus_match.group("focus") if focus_match else ""
     if focus and kind in ("", "who"):
         missing = f"name the {focus}" if kind == "who" else f"give the {focus}"
+    event = _EVENT_FOCUS.search(question)
+    if event and not focus:
+        focus = event.group("focus") or event.group("role")
+        missing = "say who is in charge" if event.group("role") else f"say {kind} they were {focus.lower()}"
     return Asked(kind, speaker, counted, missing, focus)
 
 

@@ -75,3 +75,15 @@ def test_people_counted_as_individuals_and_an_empty_follow_up_are_answered(rag: 
     for answer in (counted, placed):
         for citation in answer.citations:
             assert rag.documents[citation.doc_id].raw[citation.start:citation.end] == citation.text
+
+
+def test_a_life_event_or_role_no_article_mentions_is_refused_and_the_same_person_still_answered(rag: RAG):
+    assert asked("Where was Mao Ning born?").focus == "born"
+    assert asked("Who will be in charge of the office in Tokyo?").focus == "charge"
+    assert asked("Where is the summit?").focus == ""
+    born = rag.ask("Where was Mao Ning born?")
+    assert born.refused and "don't say where they were born" in born.text
+    charge = rag.ask("Who will be in charge of the NATO office in Tokyo?")
+    assert charge.refused and "don't say who is in charge" in charge.text
+    said = rag.ask("What did Mao Ning say about Asia?")  # the same person, a fact the articles give
+    assert not said.refused and said.citations
