@@ -94,6 +94,8 @@ _ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wro
            r"had|has|have|will|would|did|does|can|could|should|must|may|might)\b")
 _SPEAKER_NOUNS = (r"(reaction|position|view|views|stance|response|remarks?|statement|comments?|words|opposition|"
                   r"concerns?|spokes\w+|minister|ministry|government|editorial|point of view)")
+_OWNER = re.compile(r"^(?:the\s+)?([A-Z][\w-]*(?:\s+[A-Z][\w-]*){0,2})(?:'s|’s)\s")
+_COMPASS = frozenset("north south east west northern southern eastern western central new upper lower".split())
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
@@ -118,14 +120,19 @@ def asked(question: str) -> Asked:
     attributed = None if speaker else _ATTRIBUTED_QUESTION.search(question)
     if attributed:
         speaker = (attributed.group("speaker") or attributed.group("owner")).strip()
-    # "What did Brazil's trade minister say" names a role, not a speaker the text can be checked for, and
-    # "what did he say" a speaker the conversation had to name (questions.read_in_conversation).
+    # "What did Brazil's trade minister say" names a role, which speaks for its owner (Brazil must speak);
+    # "the trade minister" alone names nobody the text can be checked for, and "what did he say" a speaker
+    # the conversation had to name (questions.read_in_conversation).
     words = set(speaker.lower().replace("'s", "").replace("’s", "").split())
-    if speaker and (len(speaker.split()) > 3 or words & _ROLE_WORDS or words & _PRONOUNS):
+    owner = _OWNER.match(speaker)
+    asked_as = _strip_article(speaker)  # as the refusal names it: "South Korea's president"
+    if speaker and words & _ROLE_WORDS and owner and not set(owner.group(1).lower().split()) & _PRONOUNS:
+        speaker = owner.group(1)
+    elif speaker and (len(speaker.split()) > 3 or words & _ROLE_WORDS or words & _PRONOUNS):
         speaker = ""
     speaker = _strip_article(speaker)
     counted = ""
-    missing = f"say what {speaker} said" if speaker else f"say {kind}" if kind else ""
+    missing = f"say what {asked_as} said" if speaker else f"say {kind}" if kind else ""
     if kind == "how many":
         measure = re.search(_MEASURE, question, re.IGNORECASE)
         counting = _COUNTED.search(question)
@@ -211,7 +218,8 @@ def speaks(speaker: str, text: str) -> bool:
             rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
             rf"\baccording to\s+(?:the\s+)?{name}\b",
             rf"\b{name}(?:'s|’s)\s+(?:\w+\s+)?{_SPEAKER_NOUNS}\b",  # Beijing's reaction
-            rf"\b{name}\b,\s[^.]{{0,160}}?,\s(?:\w+\s+){{0,2}}{_ACTING}",  # X, head of Y, said
+            # X, head of Y, said; not a list ("South Korea, Australia and New Zealand, with…")
+            rf"\b{name}\b,\s(?=[a-z])[^.]{{0,160}}?,\s(?:\w+\s+){{0,2}}{_ACTING}",
         )
         if any(re.search(pattern, text) for pattern in patterns):
             return True
@@ -225,7 +233,9 @@ def _speaker_forms(speaker: str) -> list[str]:
     speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials").
     """
     words = speaker.split()
-    forms = [speaker] if len(words) == 1 else [speaker, words[-1], words[0]]
+    # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea.
+    forms = [speaker] if len(words) == 1 else [speaker] if words[0].lower() in _COMPASS else \
+        [speaker, words[-1], words[0]]
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
         forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
