@@ -22,12 +22,13 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from rag.api import SHUTDOWN_GRACE_S
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 60.0
+# A test server's stop waits this long for open connections (`rag.api.serve` waits SHUTDOWN_GRACE_S): the
+# tests' Gradio clients can leave one open, and every test has its answers by the time it stops the server.
+STOP_GRACE_S = 1
 
 
 def free_port() -> int:
@@ -51,7 +52,7 @@ def start_app(app: FastAPI, root_path: str = "") -> RunningApp:
     """Serve `app` like `rag.api.serve` does (uvicorn, root_path) and wait until /healthz answers."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, root_path=root_path, log_level="warning",
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                            timeout_graceful_shutdown=STOP_GRACE_S)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

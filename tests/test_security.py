@@ -21,6 +21,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ import numpy as np
 import pytest
 from servers import RunningApp, free_port, start_app, wait_for
 
-from rag.api import create_app
+from rag.api import SHUTDOWN_GRACE_S, create_app
 from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder
 from rag.index import current_build
@@ -443,15 +444,35 @@ def test_serve_binds_to_loopback_and_makes_no_share_link(rag: RAG) -> None:
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
         addresses = _listening_addresses(port)
+        # An open chat tab's heartbeat stream, which never ends on its own.
+        tab = threading.Thread(target=_hold_heartbeat, args=(f"http://127.0.0.1:{port}",), daemon=True)
+        tab.start()
+        time.sleep(0.5)
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        stopping = time.monotonic()
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # it would not stop: the assertion below says so
+            output, _ = process.communicate()
+    stopped_in = time.monotonic() - stopping
 
     assert Settings.load(env={}).host == "127.0.0.1"
     assert Settings.load(env={"RAG_HOST": "0.0.0.0"}).host == "0.0.0.0"  # only when configured
     assert addresses == {"127.0.0.1"}
     assert f"serving 5 articles at http://127.0.0.1:{port}/" in output
     assert "gradio.live" not in output and "share" not in output.lower() and "public url" not in output.lower()
+    assert stopped_in < SHUTDOWN_GRACE_S + 5, output  # Ctrl-C stops it although a tab is open
+
+
+def _hold_heartbeat(url: str) -> None:
+    try:
+        with httpx.stream("GET", f"{url}/gradio_api/heartbeat/open-tab", timeout=60) as stream:
+            for _ in stream.iter_bytes():
+                pass
+    except httpx.HTTPError:
+        pass  # the server went away: what stopping it does
 
 
 def test_the_mounted_chats_have_no_share_link(rag: RAG) -> None:

@@ -42,8 +42,9 @@ from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.ui import build_chat  # noqa: E402
 
-# How long stopping (Ctrl-C, a service manager's stop) waits for open requests. Unbounded, a connection the
-# Gradio client left open after a failed call kept a test server's stop waiting 14 s.
+# How long stopping (Ctrl-C, a service manager's stop) waits for open requests. Every open chat tab holds a
+# Gradio heartbeat stream for as long as it lives; unbounded, a server with one tab open did not stop at all
+# (still waiting after 40 s, measured).
 SHUTDOWN_GRACE_S = 5
 
 
