@@ -59,8 +59,9 @@ from rag.schema import (
 from rag.terms import tokenize
 from rag.vocabulary import Neighbours, WordVectors, word_neighbours
 
-FORMAT_VERSION = 5  # 2: neighbours.json (word neighbours, see rag/vocabulary.py); 3: words.json/.npy;
-# 4: vectors encoded 4 texts a batch, not 16; 5: texts a batch by token length (rag/embedding.py exact_batch)
+FORMAT_VERSION = 6  # 2: neighbours.json (word neighbours, see rag/vocabulary.py); 3: words.json/.npy;
+# 4: vectors encoded 4 texts a batch, not 16; 5: texts a batch by token length (rag/embedding.py exact_batch);
+# 6: BM25 terms and neighbours' keys with British spellings folded (rag/terms.py fold_spelling)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 # 2: sentence-opening words ("Moreover") are words with neighbours, not names.
 READER_VERSION = 2

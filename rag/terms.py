@@ -16,7 +16,51 @@ import bm25s
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-_STEMMER = Stemmer.Stemmer("english")
+# British spellings read as American ones before stemming, in the index and in questions alike, so a
+# reader's "defence minister" meets the articles' "Defense Minister" (and "theatre", "programme" and
+# "organisation" in the articles meet a reader's American spelling). A fold only has to be the same on
+# both sides; what matters is that no two different words fold together, hence the explicit lists and
+# the length limits ("four" is no "for", "filled" no "filed").
+_FOLDED_WORDS = {"defence": "defense", "defences": "defenses", "offence": "offense", "offences": "offenses",
+                 "licence": "license", "licences": "licenses", "pretence": "pretense", "programme": "program",
+                 "programmes": "programs", "grey": "gray", "kerb": "curb", "tyre": "tire", "tyres": "tires",
+                 "cheque": "check", "cheques": "checks", "jewellery": "jewelry", "aluminium": "aluminum"}
+_DOUBLED_L = re.compile(r"^(travel|cancel|label|model|signal|fuel|level|counsel|marshal|total|channel|tunnel|"
+                        r"quarrel|dial|equal|rival)l(ed|ing|er|ers)$")
+_BRITISH_SUFFIXES = (
+    (re.compile(r"^(\w{3,})is(e|es|ed|ing|ation|ations|er|ers)$"), r"\1iz\2"),  # organise, militarisation
+    (re.compile(r"^(\w{2,})ys(e|es|ed|ing)$"), r"\1yz\2"),  # analyse, paralysed
+    (re.compile(r"^(\w{2,})our(s|ed|ing|ite|ites|able|ful)?$"), r"\1or\2"),  # colour, odour, favourite
+    (re.compile(r"^(\w{3,})tre(s|d)?$"), r"\1ter\2"),  # centre, theatre ("timbre" is no "timber")
+    (re.compile(r"^(\w{3,})logue(s)?$"), r"\1log\2"),  # dialogue, catalogue
+)
+
+
+def fold_spelling(word: str) -> str:
+    """A lower-case word in American spelling when it is a British one ("defence" → "defense")."""
+    if word in _FOLDED_WORDS:
+        return _FOLDED_WORDS[word]
+    if "l" in word:
+        word = _DOUBLED_L.sub(r"\1\2", word)
+    for pattern, replacement in _BRITISH_SUFFIXES:
+        word = pattern.sub(replacement, word)
+    return word
+
+
+class _FoldingStemmer:
+    """Snowball's English stemmer after `fold_spelling`, with PyStemmer's two methods (bm25s calls one)."""
+
+    def __init__(self) -> None:
+        self._snowball = Stemmer.Stemmer("english")
+
+    def stemWord(self, word: str) -> str:  # noqa: N802 - PyStemmer's name, which bm25s looks for
+        return self._snowball.stemWord(fold_spelling(word))
+
+    def stemWords(self, words: list[str]) -> list[str]:  # noqa: N802
+        return self._snowball.stemWords([fold_spelling(word) for word in words])
+
+
+_STEMMER = _FoldingStemmer()
 # bm25s's default pattern drops one-letter words; its English list drops stop words.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _WORD = re.compile(TOKEN_PATTERN)

@@ -87,3 +87,11 @@ def test_a_life_event_or_role_no_article_mentions_is_refused_and_the_same_person
     assert charge.refused and "don't say who is in charge" in charge.text
     said = rag.ask("What did Mao Ning say about Asia?")  # the same person, a fact the articles give
     assert not said.refused and said.citations
+
+
+def test_a_british_spelling_finds_the_articles_american_one(rag: RAG):
+    # The articles write "Defense Minister"; unfolded, "defence" matched nothing and the US chiefs' chairman answered.
+    answer = rag.ask("What did the defence minister say about alliances?")
+    assert not answer.refused and "Li Shangfu" in answer.citations[0].text
+    for citation in answer.citations:
+        assert rag.documents[citation.doc_id].raw[citation.start:citation.end] == citation.text

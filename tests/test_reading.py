@@ -24,6 +24,22 @@ def test_terms_are_what_bm25_indexes(text: str):
     assert terms(text) == tokenize([text])[0]
 
 
+@pytest.mark.parametrize(("british", "american"), [
+    ("defence", "defense"), ("organisation", "organization"), ("militarised", "militarized"), ("theatre", "theater"),
+    ("centres", "centers"), ("behaviour", "behavior"), ("favourite", "favorite"), ("programme", "program"),
+    ("analyse", "analyze"), ("travelled", "traveled"), ("dialogue", "dialog"), ("labour", "labor"),
+])
+def test_british_and_american_spellings_are_one_term(british: str, american: str):
+    assert terms(british) == terms(american) != []
+    assert tokenize([british]) == tokenize([american])
+
+
+@pytest.mark.parametrize(("one", "other"), [("four", "for"), ("filled", "filed"), ("timbre", "timber"),
+                                            ("hour", "hor"), ("prise", "prize"), ("role", "rolled")])
+def test_spelling_folds_keep_different_words_apart(one: str, other: str):
+    assert terms(one) != terms(other)
+
+
 def test_terms_of_every_corpus_line_are_what_bm25_indexes():
     lines = [line for path in sorted((PROJECT_ROOT / "corpus").glob("*.txt"))
              for line in path.read_text(encoding="utf-8").splitlines()]
