@@ -95,7 +95,8 @@ _ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wro
 _SPEAKER_NOUNS = (r"(reaction|position|view|views|stance|response|remarks?|statement|comments?|words|opposition|"
                   r"concerns?|spokes\w+|minister|ministry|government|editorial|point of view)")
 _OWNER = re.compile(r"^(?:the\s+)?([A-Z][\w-]*(?:\s+[A-Z][\w-]*){0,2})(?:'s|’s)\s")
-_COMPASS = frozenset("north south east west northern southern eastern western central new upper lower".split())
+# A name opening with one of these is a place: South Korea, New Zealand, East Asia (rag/questions.py too).
+PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Western Central New Upper Lower".split())
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
@@ -234,7 +235,7 @@ def _speaker_forms(speaker: str) -> list[str]:
     """
     words = speaker.split()
     # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea.
-    forms = [speaker] if len(words) == 1 else [speaker] if words[0].lower() in _COMPASS else \
+    forms = [speaker] if len(words) == 1 else [speaker] if words[0].capitalize() in PLACE_OPENERS else \
         [speaker, words[-1], words[0]]
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker

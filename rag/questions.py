@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rag.asked import REFUSAL_TAIL
+from rag.asked import PLACE_OPENERS, REFUSAL_TAIL
 from rag.schema import QuestionError, Reading, Turn
 from rag.terms import terms
 
@@ -66,8 +66,6 @@ _NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration Ne
     Republic Sea Ocean River Mountains Peninsula Strait Region Province City War Program Programme Partnership Forum
     Daily Times Post Agency Committee Forces Force Staff Department Affairs Government Parliament Party University
     School Economics Bank Review""".split())
-# A name opening with one of these is a place: South Korea, New Zealand, East Asia.
-_PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Western Central New Upper Lower".split())
 _POSSESSIVE_HER_NOT_BEFORE = frozenset("about to on in at for with that and or by from of as than".split())
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
@@ -173,7 +171,7 @@ def named_people(text: str) -> list[str]:
         # Spokesperson Mao Ning" → "Mao Ning"; "South Korea" → nothing).
         cut = max((i + 1 for i, w in enumerate(words) if w in _TITLE_WORDS or w in _NOT_PERSON_WORDS), default=0)
         words = words[cut:]
-        if not words or words[0] in _PLACE_OPENERS:
+        if not words or words[0] in PLACE_OPENERS:
             continue
         if len(words) == 1 and not _asked_about(text, words[0]):
             continue  # a lone capitalised word is a person only when asked about ("Who is Kashin?")
