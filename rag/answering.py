@@ -7,6 +7,7 @@ index time (so answering costs one query embedding plus arithmetic):
     relevance = cosine(question, sentence, blended with its passage's)
               + LEXICAL_WEIGHT * share of the question's terms (idf-weighted) the sentence has,
                                  a name counted in its paragraph, a word also through its neighbours
+                                 (or, when no article uses it, through the thesaurus: `rag.thesaurus`)
               + SCOPE_WEIGHT * that share over the paragraph and the one before
               - NAME_WEIGHT * share of the question's names missing from that paragraph
               + SPEAKER_BONUS when a speaker asked about speaks there
@@ -40,7 +41,7 @@ from rag.asked import Asked, asked, holds, refusal, speaks
 from rag.citations import cite
 from rag.schema import Answer, AnswererError, Citation, Passage, Reading, Retrieval
 from rag.sentence_store import SentenceStore
-from rag.terms import terms
+from rag.terms import name_terms, terms
 from rag.text import split_sentences, word_count
 
 REFUSAL = refusal(Asked(), [])
@@ -207,13 +208,16 @@ class ExtractiveAnswerer:
         passage_covered = {c: frozenset(t for t in weights if not holding[t].isdisjoint(store.chunk_sentences[c]))
                            for c in chunk_ids}
         names = {t for t in weights if t in store.name_terms}
-        alternatives = {t: [(n, NEIGHBOUR_CREDIT * c) for n, c in store.neighbours.get(t, ()) if n not in weights]
+        # A word no article uses reaches theirs through the thesaurus, unless the reader wrote it as a name.
+        typed_names = name_terms([reading.text, reading.context])
+        alternatives = {t: [(n, NEIGHBOUR_CREDIT * c) for n, c in store.neighbours_of(t, t not in typed_names)
+                            if n not in weights]
                         for t in weights if t not in names}
         holding_alternative = {n: store.postings.holding(n) for close in alternatives.values() for n, _ in close}
         said_before = reading.earlier_answer
         # What a "when" asks the time of: the question's own words, not those carried over from the turn before.
         dated = frozenset(terms(reading.text)) - _QUESTION_WORDS
-        counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours.get(t, ()))
+        counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours_of(t))
         names_total = sum(weights[t] for t in names) or 1.0
         # "What did Brazil say": Brazil must speak somewhere in the sentence's article, not only be named.
         speaking: dict[str, bool] = {}

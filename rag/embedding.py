@@ -90,6 +90,10 @@ class Embedder:
         self._direct_query = self._model.prompts.get("query", "") == "" and not any(
             type(module).__name__ == "Router" for module in self._model)
 
+    def tokenizer_vocabulary(self) -> dict[str, int]:
+        """The tokenizer's entries and their ids (the thesaurus is made of its whole words: rag/thesaurus.py)."""
+        return dict(self._model.tokenizer.get_vocab())
+
     def encode_query(self, text: str) -> np.ndarray:
         """One query as a float32 vector of shape (dimension,)."""
         import torch

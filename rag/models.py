@@ -13,6 +13,10 @@
   `model.safetensors` with the official revision's, and only then renames
   the folder into `<sys.prefix>/share/rag-models/all-mpnet-base-v2/`.
 
+The same step makes the thesaurus for readers' words (`rag.thesaurus`) with
+all-MiniLM-L6-v2 into `<sys.prefix>/share/rag-models/thesaurus.json`, unless
+one made with those weights is there.
+
 So the folder exists only once verified: run time just looks for it, never
 assembles, and says to run `make install` when it is missing. A folder that
 is already there and verifies is left alone.
@@ -74,6 +78,11 @@ SPLIT_MODELS = {
 def models_dir() -> Path:
     """Where `install` puts assembled models: inside the environment, so `make clean` removes them too."""
     return Path(sys.prefix) / "share" / "rag-models"
+
+
+def thesaurus_path() -> Path:
+    """Where `install` puts the thesaurus for readers' words, and where answering looks for it."""
+    return models_dir() / "thesaurus.json"
 
 
 def model_dir(name: str) -> Path:
@@ -222,7 +231,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         state = "assembled and verified" if done else "already assembled, verified"
         print(f"{name}: {state} (model.safetensors sha256 {model.weights_sha256[:12]}…) in {destination}")
+    try:
+        made = install_thesaurus(thesaurus_path())
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"thesaurus for readers' words: {'made' if made else 'already made'} with {MINILM} in {thesaurus_path()}")
     return 0
+
+
+def install_thesaurus(path: Path) -> bool:
+    """Make the thesaurus (`rag.thesaurus`) at `path` unless one made with these weights is there; True if made."""
+    from rag import thesaurus
+    from rag.embedding import Embedder
+
+    folder = model_dir(MINILM)
+    sha = file_sha256(folder / WEIGHTS)
+    if thesaurus.is_current(path, sha):
+        return False
+    embedder = Embedder(folder)
+    words = thesaurus.whole_words(embedder.tokenizer_vocabulary())
+    vectors = embedder.encode_documents(words, batch_size=thesaurus.ENCODE_BATCH)
+    thesaurus.write(path, thesaurus.make_thesaurus(words, vectors), HUB_NAMES[MINILM], sha)
+    return True
 
 
 if __name__ == "__main__":

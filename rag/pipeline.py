@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from rag import models, thesaurus
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
 from rag.config import Settings
 from rag.chunk_store import ChunkStore, FaissChunkStore
@@ -101,7 +102,8 @@ class RAG:
         s = self.settings
         retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
-        extractive = ExtractiveAnswerer(SentenceStore.from_index(store, by_id), min_relevance=s.min_relevance,
+        sentences = SentenceStore.from_index(store, by_id, thesaurus.load(models.thesaurus_path()))
+        extractive = ExtractiveAnswerer(sentences, min_relevance=s.min_relevance,
                                         min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
                                         max_words=s.max_answer_words, max_list_words=s.max_list_words,
                                         url_prefix=s.public_url or s.root_path)

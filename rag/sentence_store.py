@@ -4,7 +4,8 @@ The answerer scores the sentences of retrieved passages. For that it needs
 each sentence with its vector, the sentences of each chunk, the chunk vectors
 (a sentence is read in its passage), term postings over sentences and over
 their scope (the paragraph and the one before: quotes are attributed there),
-and the word neighbours made at build time. All of it is derived here once per
+the word neighbours made at build time, and the thesaurus for readers' words
+that no article uses (`rag.thesaurus`). All of it is derived here once per
 loaded build, so the answerer never reaches into the store (`rag.chunk_store`) or the build's files.
 """
 
@@ -21,6 +22,7 @@ from rag.attribution import scope_starts
 from rag.chunk_store import ChunkStore
 from rag.schema import Document, Sentence
 from rag.terms import TermPostings, name_terms, terms
+from rag.vocabulary import NEIGHBOURS_PER_TERM
 
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 
@@ -28,7 +30,8 @@ _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 class SentenceStore:
     def __init__(self, sentences: Sequence[Sentence], sentence_vectors: np.ndarray,
                  chunk_sentences: Sequence[Sequence[int]], chunk_vectors: Callable[[list[int]], np.ndarray],
-                 documents: Mapping[str, Document], neighbours: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+                 documents: Mapping[str, Document], neighbours: Mapping[str, Sequence[tuple[str, float]]],
+                 thesaurus: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> None:
         missing = {s.doc_id for s in sentences} - set(documents)
         if missing:
             raise ValueError(f"the index cites articles that are not loaded: {sorted(missing)[:3]}")
@@ -39,6 +42,8 @@ class SentenceStore:
         self.chunk_vectors = chunk_vectors
         self.documents = documents
         self.neighbours = neighbours
+        self.thesaurus = thesaurus or {}
+        self._from_thesaurus: dict[str, tuple[tuple[str, float], ...]] = {}
         sentence_terms = [frozenset(terms(s.clean)) for s in self.sentences]
         self.postings = TermPostings(sentence_terms)
         df = Counter(t for ts in sentence_terms for t in ts)
@@ -62,10 +67,30 @@ class SentenceStore:
         self.names = {m.group(0).lower(): m.group(0) for s in self.sentences for m in _CAPITALISED.finditer(s.clean)}
 
     @classmethod
-    def from_index(cls, store: ChunkStore, documents: Mapping[str, Document]) -> SentenceStore:
+    def from_index(cls, store: ChunkStore, documents: Mapping[str, Document],
+                   thesaurus: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> SentenceStore:
         """The sentences of the build `store` serves (FAISS or Milvus: `rag.chunk_store`)."""
         return cls(store.sentences, store.sentence_vectors, store.chunk_sentences, store.chunk_vectors, documents,
-                   store.neighbours)
+                   store.neighbours, thesaurus)
+
+    def neighbours_of(self, term: str, thesaurus: bool = True) -> Sequence[tuple[str, float]]:
+        """The article terms that stand for `term`, with their cosine.
+
+        A term the articles use has its build-time neighbours (`rag.vocabulary`). One they do not use takes
+        its first thesaurus neighbours that they hold and that are no names ("faster" → "quick"), when
+        `thesaurus` allows it: a name the reader typed has no stand-ins.
+        """
+        own = self.neighbours.get(term)
+        if own is not None or not thesaurus or term not in self.thesaurus:
+            return own or ()
+        # Remembered for the thesaurus's terms only, so a stream of made-up words cannot grow it.
+        found = self._from_thesaurus.get(term)
+        if found is None:
+            found = () if self.postings.holding(term) else tuple(
+                (n, c) for n, c in self.thesaurus.get(term, ())
+                if n not in self.name_terms and self.postings.holding(n))[:NEIGHBOURS_PER_TERM]
+            self._from_thesaurus[term] = found
+        return found
 
     def span_ids(self, sentence_id: int) -> list[int]:
         """The sentence, plus the next one when it ends with a colon that introduces it."""
