@@ -97,6 +97,18 @@ _SPEAKER_NOUNS = (r"(reaction|position|view|views|stance|response|remarks?|state
 _OWNER = re.compile(r"^(?:the\s+)?([A-Z][\w-]*(?:\s+[A-Z][\w-]*){0,2})(?:'s|’s)\s")
 # A name opening with one of these is a place: South Korea, New Zealand, East Asia (rag/questions.py too).
 PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Western Central New Upper Lower".split())
+# News prose lets a capital speak for its government ("Beijing told the UN…", "Moscow warned"): what
+# Beijing thinks is also what China, its ministries and its officials say. A gazetteer, not a model: the
+# capitals of the countries such news is about.
+CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washington": "United States",
+            "seoul": "South Korea", "pyongyang": "North Korea", "kyiv": "Ukraine", "kiev": "Ukraine",
+            "london": "Britain", "paris": "France", "berlin": "Germany", "rome": "Italy", "madrid": "Spain",
+            "ottawa": "Canada", "canberra": "Australia", "wellington": "New Zealand", "new delhi": "India",
+            "taipei": "Taiwan", "manila": "Philippines", "hanoi": "Vietnam", "jakarta": "Indonesia",
+            "islamabad": "Pakistan", "tehran": "Iran", "ankara": "Turkey", "riyadh": "Saudi Arabia",
+            "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
+            "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
+            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
@@ -227,12 +239,23 @@ def speaks(speaker: str, text: str) -> bool:
     return False
 
 
+def speaker_names(speaker: str) -> list[str]:
+    """The names `speaker` goes by: itself, and the country a capital speaks for ("Beijing" → China)."""
+    country = CAPITALS.get(" ".join(speaker.lower().split()))
+    return [speaker, country] if country else [speaker] if speaker else []
+
+
 def _speaker_forms(speaker: str) -> list[str]:
     """Patterns for the ways an article writes `speaker`, matched in any case (a reader may type "china").
 
-    Later mentions use one name ("Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu), and a country
-    speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials").
+    Later mentions use one name ("Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu), a country
+    speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials"), and a
+    capital for its country.
     """
+    return [form for name in speaker_names(speaker) for form in _name_forms(name)]
+
+
+def _name_forms(speaker: str) -> list[str]:
     words = speaker.split()
     # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea.
     forms = [speaker] if len(words) == 1 else [speaker] if words[0].capitalize() in PLACE_OPENERS else \

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 import faiss
 import numpy as np
 
-from rag.asked import asked, without_attribution
+from rag.asked import asked, speaker_names, without_attribution
 from rag.attribution import scope_starts
 from rag.embedding import Embedder
 from rag.chunk_store import ChunkStore
@@ -94,12 +94,13 @@ class Retriever:
         Neither ranking finds them otherwise: the name is often a paragraph or two away from the words that
         answer ("He also expressed…"), so BM25 misses it and the dense vector of a quote never had it.
         """
-        speaker = asked(question).speaker
-        if not speaker:
+        names = speaker_names(asked(question).speaker)
+        if not names:
             return []
-        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu.
-        words = speaker.split()
-        held = [self._attributed.holding(t) for word in dict.fromkeys((words[0], words[-1])) for t in terms(word)]
+        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu; a capital
+        # speaks for its country ("Beijing" → China).
+        words = [word for name in names for word in dict.fromkeys((name.split()[0], name.split()[-1]))]
+        held = [self._attributed.holding(t) for word in dict.fromkeys(words) for t in terms(word)]
         ids = sorted(frozenset().union(*held))[:MAX_ATTRIBUTED]
         if not ids:
             return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.asked import asked, holds, without_attribution
+from rag.asked import asked, holds, speaker_names, speaks, without_attribution
 from rag.attribution import scope_starts
 from rag.pipeline import RAG
 from rag.schema import Turn
@@ -95,3 +95,14 @@ def test_a_british_spelling_finds_the_articles_american_one(rag: RAG):
     assert not answer.refused and "Li Shangfu" in answer.citations[0].text
     for citation in answer.citations:
         assert rag.documents[citation.doc_id].raw[citation.start:citation.end] == citation.text
+
+
+def test_a_capital_speaks_for_its_country(rag: RAG):
+    assert speaker_names("Beijing") == ["Beijing", "China"] and speaker_names("Kashin") == ["Kashin"]
+    assert speaks("Beijing", "Chinese officials warned the bloc to stay home.")
+    assert not speaks("Beijing", "Tokyo said the office would open next year.")
+    # The paragraph says "China has pushed back"; "Beijing" is not in it. Without the capital's country the
+    # speaker ranking found only paragraphs that write "Beijing", and this one was not among the five.
+    answer = rag.ask("What does Beijing make of NATO pushing into Asia?")
+    top = [(p.chunk.doc_id, p.chunk.clean) for p in answer.passages[:5]]
+    assert any("China has pushed back" in text and "Beijing" not in text for _, text in top)
