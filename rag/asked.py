@@ -89,6 +89,8 @@ _SPEECH = (r"(said|says|say|stated|states|told|tells|added|adds|noted|warned|war
            r"argued|claimed|commented|remarked|pointed out|announced|criticized|criticised|opposed|opposes|"
            r"welcomed|welcomes|responded|replied|thinks|thought|regards|considers|writes|wrote|reported|reports|"
            r"cautioned|accused|denounced|condemned|vowed|confirmed|emphasized|emphasised|declared|observed)")
+# "…, a media report claimed on Wednesday": the date right after a verb of saying dates the saying.
+_REPORTED = re.compile(rf"\b{_SPEECH}\s+(?:on\s+|in\s+)?$")
 # A verb right after a name makes the name its subject: "Hatoyama divulged", "Beijing told", "Macron had".
 _ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wrote|spoke|made|gave|held|put|said|"
            r"had|has|have|will|would|did|does|can|could|should|must|may|might)\b")
@@ -195,8 +197,12 @@ def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = froze
 
 def _dated(about: frozenset[str], text: str) -> bool:
     """A date or time close to a word of what is asked about: "due to open next year" dates the opening,
-    while "the opening was discussed … at the end of January" dates the talks."""
+    while "the opening was discussed … at the end of January" dates the talks, and "NATO will open an
+    office, a report claimed on Wednesday" the report (unless the report is what is asked about)."""
     for match in _WHEN.finditer(text):
+        reported = _REPORTED.search(text, 0, match.start())
+        if reported and not any(same_word_family(a, b) for a in about for b in terms(reported.group(1))):
+            continue
         around = " ".join(text[:match.start()].split()[-WHEN_WINDOW:] + text[match.end():].split()[:WHEN_WINDOW])
         if any(same_word_family(a, b) for a in about for b in terms(around)):
             return True

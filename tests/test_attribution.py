@@ -50,6 +50,11 @@ def test_a_when_needs_a_date_near_what_it_dates():
     assert not holds("when", "Opening an office was discussed by the two leaders during the latter's long visit "
                              "to the capital at the end of January.", about=opening)
     assert holds("when", "Talks ended in January.")  # nothing to be near: any date holds
+    # The date after a verb of saying dates the saying, not the opening; it answers when the saying is asked.
+    reported = "NATO will open its first Asian office in Japan, a media report claimed on Wednesday."
+    assert not holds("when", reported, about=opening)
+    assert holds("when", reported, about=frozenset(terms("claim report")))
+    assert holds("when", "The office will open on Wednesday, officials said.", about=opening)
 
 
 def test_a_speakers_words_two_paragraphs_from_the_name_are_found_and_cited(rag: RAG):
