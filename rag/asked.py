@@ -40,7 +40,7 @@ _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 _NUMBER = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORDS})\b", re.IGNORECASE)
 _AGE = re.compile(r"\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b|,\s*\d{2},", re.IGNORECASE)
 # "on Wednesday", "in July" are times, not places.
-_PLACE = re.compile(rf"\b(in|at|to|from|near|into|on)\s+(the\s+)?(?!(?:{_MONTHS}|{_DAYS})\b)[A-Z][a-z]+")
+_PLACE = re.compile(rf"\b(in|at|to|from|near|into|on)\s+(the\s+)?(?!(?:{_MONTHS}|{_DAYS})\b)([A-Z][a-z]+)")
 _CAPITALISED_WORD = re.compile(r"\b[A-Z][A-Za-z-]*")
 # Capitalised only for standing first: "The", "However", "He" name nobody.
 _SENTENCE_OPENERS = frozenset("""the a an it its this that these those he she his her they their them we our i in on
@@ -69,7 +69,7 @@ _ASKS = (
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
 )
-_HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "where": _PLACE.search}
+_HOLDS = {"how old": _AGE.search, "when": _WHEN.search}
 
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
 _COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
@@ -190,9 +190,27 @@ def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = froze
         return _counts(counted, text, counted_also)
     if kind == "when" and about:
         return _dated(about, text)
+    if kind == "where":
+        return _placed(about, text)
     if kind == "who":
         return any(m.group(0).lower() not in _SENTENCE_OPENERS for m in _CAPITALISED_WORD.finditer(text))
     return bool(_HOLDS[kind](text))
+
+
+def _placed(about: frozenset[str], text: str) -> bool:
+    """A place after a preposition that the question does not name already: "in Asia" is no answer to
+    "Where will the first Asian office be?", "in Japan" is."""
+    for match in _PLACE.finditer(text):
+        place = terms(match.group(3))
+        if not any(_same_place(a, p) for a in about for p in place):
+            return True
+    return False
+
+
+def _same_place(a: str, b: str) -> bool:
+    """One place's terms: "japan" and "japanes", and the short "asia" and "asian" too."""
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return same_word_family(a, b) or (len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 3)
 
 
 def _dated(about: frozenset[str], text: str) -> bool:

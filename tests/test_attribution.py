@@ -57,6 +57,14 @@ def test_a_when_needs_a_date_near_what_it_dates():
     assert holds("when", "The office will open on Wednesday, officials said.", about=opening)
 
 
+def test_a_where_needs_a_place_the_question_does_not_name_already():
+    asian_office = frozenset(terms("first Asian office"))
+    assert not holds("where", "If set up, it would be NATO's first branch office in Asia.", about=asian_office)
+    assert not holds("where", "It will open a permanent NATO mission in the Asia-Pacific region.", about=asian_office)
+    assert holds("where", "NATO will open its first Asian office in Japan.", about=asian_office)
+    assert holds("where", "The office will be in Asia.", about=frozenset(terms("NATO office")))
+
+
 def test_a_speakers_words_two_paragraphs_from_the_name_are_found_and_cited(rag: RAG):
     answer = rag.ask("According to Kistanov, what could the consequences be?")
     assert not answer.refused
