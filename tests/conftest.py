@@ -39,8 +39,53 @@ def embedder(settings: Settings) -> Embedder:
 
 @pytest.fixture(scope="session")
 def session_build(settings: Settings, embedder: Embedder) -> IndexReport:
-    """The test run's one index build, from an empty folder; its report serves the tests of a first build."""
+    """The test run's index: a copy of the project's when `make index` left it current (as `make test` does
+    just before), checked as any index is; otherwise built here from an empty folder.
+
+    A copy is as good as a build (the manifest names no folder, and `ensure_index` verifies the corpus
+    fingerprint, model, chunking and every file's checksum) and saves each worker a build.
+    tests/test_index.py builds from an empty folder itself.
+    """
+    copy_current_build(PROJECT_ROOT / "index", settings.index_dir)
     return ensure_index(settings, embedder)
+
+
+def copy_current_build(source: Path, target: Path) -> None:
+    """The build `source/CURRENT` names and CURRENT itself, copied into `target`; nothing when there is none."""
+    try:
+        current = current_build(source)
+    except (OSError, ValueError):  # unreadable: the caller builds
+        return
+    if current is None:
+        return
+    shutil.copytree(current, target / "builds" / current.name)
+    shutil.copy2(source / "CURRENT", target / "CURRENT")
+
+
+# Tests that rebuild an index to check a build's atomicity, locking or recovery do it over two of the
+# articles: what they check does not depend on how many there are, and a rebuild of two takes half the
+# time of five. Macron's article answers the question they ask ("Who opposed the Tokyo office?").
+TWO_ARTICLES = ("000_8a9c36b7067f3b95.txt", "004_089e00b1afc4a471.txt")
+
+
+@pytest.fixture(scope="session")
+def two_article_index(settings: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings over two of the articles, with their index built once per test run."""
+    root = tmp_path_factory.mktemp("two-articles")
+    (root / "corpus").mkdir()
+    for name in TWO_ARTICLES:
+        shutil.copy2(CORPUS / name, root / "corpus" / name)
+    two = settings.replace(corpus_dir=root / "corpus", index_dir=root / "index")
+    ensure_index(two, embedder)
+    return two
+
+
+@pytest.fixture()
+def small_built(two_article_index: Settings, tmp_path: Path) -> Settings:
+    """A writable copy of the two-article corpus and of its index, as `built` is of the whole corpus."""
+    shutil.copytree(two_article_index.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(two_article_index.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns(".lock"))
+    return two_article_index.replace(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
 @pytest.fixture(scope="session")
