@@ -37,7 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.asked import Asked, asked, holds, refusal, speaks
+from rag.asked import Asked, asked, gives_reason, holds, refusal, speaks
 from rag.citations import cite
 from rag.schema import Answer, AnswererError, Citation, Passage, Reading, Retrieval
 from rag.sentence_store import SentenceStore
@@ -254,9 +254,10 @@ class ExtractiveAnswerer:
             if asked_for.speaker and scope not in speaking_here:
                 speaking_here[scope] = speaks(asked_for.speaker, scope)
             attributed = SPEAKER_BONUS if asked_for.speaker and speaking_here[scope] else 0.0
+            typed = asked_for.kind == "why" and gives_reason(store.span_text(sentence_id)) or \
+                asked_for.kind not in ("", "why") and holds_asked
             relevance = (cosine + LEXICAL_WEIGHT * overlap + SCOPE_WEIGHT * scope_overlap - NAME_WEIGHT * absent
-                         - repeated + attributed
-                         + (ANSWER_TYPE_BONUS if asked_for.kind and holds_asked else 0.0))
+                         - repeated + attributed + (ANSWER_TYPE_BONUS if typed else 0.0))
             passage_overlap = sum(weights[t] for t in passage_covered[chunk_id]) / total
             scored.append(_Candidate(sentence_id, relevance, cosine, overlap, covered, passage_overlap, scope_overlap,
                                      holds_asked))

@@ -68,7 +68,15 @@ _ASKS = (
     ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
+    ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\b",
+                       re.IGNORECASE)),
 )
+# "Why…?" is answered by a cause or a purpose, which news prose marks in few ways: "because", "aimed at",
+# "in a bid to", "thus raising its status", "given Japan's history". A sentence marking one is preferred,
+# none is required: "saying that it would undermine ties" gives a reason unmarked.
+_REASON = re.compile(r"\b(because|since|as a result|due to|owing to|in order to|so as to|so that|aim(?:ed|ing|s)? "
+                     r"(?:at|to)|in a bid to|with the aim|intended to|designed to|thus|therefore|hence|given|"
+                     r"in response to|for fear|the reason|motivated|prompted)\b", re.IGNORECASE)
 _HOLDS = {"how old": _AGE.search, "when": _WHEN.search}
 
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
@@ -192,9 +200,16 @@ def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = froze
         return _dated(about, text)
     if kind == "where":
         return _placed(about, text)
+    if kind == "why":
+        return True  # a reason is preferred (`gives_reason`), never required
     if kind == "who":
         return any(m.group(0).lower() not in _SENTENCE_OPENERS for m in _CAPITALISED_WORD.finditer(text))
     return bool(_HOLDS[kind](text))
+
+
+def gives_reason(text: str) -> bool:
+    """Whether `text` marks a cause or a purpose ("because", "aimed at", "thus raising its status")."""
+    return bool(_REASON.search(text))
 
 
 def _placed(about: frozenset[str], text: str) -> bool:

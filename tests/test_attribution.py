@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rag.asked import asked, holds, speaker_names, speaks, without_attribution
+from rag.asked import asked, gives_reason, holds, speaker_names, speaks, without_attribution
 from rag.attribution import scope_starts
-from rag.pipeline import RAG
+from rag.config import Settings
+from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
 from rag.terms import terms
 
@@ -119,3 +120,24 @@ def test_a_capital_speaks_for_its_country(rag: RAG):
     answer = rag.ask("What does Beijing make of NATO pushing into Asia?")
     top = [(p.chunk.doc_id, p.chunk.clean) for p in answer.passages[:5]]
     assert any("China has pushed back" in text and "Beijing" not in text for _, text in top)
+
+
+def test_a_why_prefers_a_sentence_that_gives_a_reason_and_never_requires_one(tmp_path, embedder):
+    assert asked("Why did Japan open its own mission?").kind == "why"
+    assert asked("For what reason did Japan open it?").kind == "why"
+    assert asked("Why did Japan open its own mission?").missing == "say why"
+    assert gives_reason("It was separated from the embassy, thus raising its status.")
+    assert not gives_reason("Japan opened a separate mission to NATO last year.")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "mission.txt").write_text(
+        "The mission\n\nThe ministry moved the mission to Brussels in May.\n\n"
+        "The ministry moved the mission, thus giving it its own status.\n\n"
+        "Officials in Tokyo met the press on Monday.\n", encoding="utf-8")
+    settings = Settings.load(env={}, corpus_dir=corpus, index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    rag = RAG(settings, embedder)
+    answer = rag.ask("Why did the ministry move the mission?")
+    assert not answer.refused and "thus giving it its own status" in answer.citations[0].text
+    # No sentence marking a reason is no refusal: "saying that it would undermine ties" gives one unmarked.
+    assert not rag.ask("Why did officials in Tokyo meet the press?").refused

@@ -184,6 +184,8 @@ def test_a_refusal_names_what_is_missing():
     assert refusal(asked("How many troops?"), []) == (
         "The articles don't say how many troops. The closest passages are listed below.")
     assert refusal(asked("Why did it happen?"), ["NATO"]) == (
+        "The articles mention NATO but don't say why. The closest passages are listed below.")
+    assert refusal(asked("What happened?"), ["NATO"]) == (
         "The articles don't say. The closest passages are listed below.")
 
 
