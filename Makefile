@@ -53,15 +53,14 @@ test: index browser
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
 	--min answer_recall=0.9 --min refusal_accuracy=1.0 --max answer_words=60
 
-# dev-readers.jsonl: the issue-10 targets (hit@5 0.95, citations 0.85/0.8, answers 0.85, refusals 0.9) are not
-# reached yet; these floors hold what is reached so far. own-readers.jsonl is never tuned on: printed, no floor.
-READERS_FLOORS := --min hit@5=0.9 --min citation_recall=0.75 --min citation_precision=0.7 \
-	--min answer_recall=0.8 --min refusal_accuracy=0.9 --max answer_words=60
+# dev-readers.jsonl: the issue-10 floors. own-readers.jsonl is never tuned on: printed, no floor.
+READERS_FLOORS := --min hit@5=0.95 --min citation_recall=0.85 --min citation_precision=0.8 \
+	--min answer_recall=0.85 --min refusal_accuracy=0.9 --max answer_words=60
 
 # tune-readers.jsonl: a second set of readers' words, near misses and follow-ups, written 2026-11-26 and tuned
 # on (unlike own-readers.jsonl); its floors hold what it reached.
-TUNE_FLOORS := --min hit@5=0.9 --min citation_recall=0.75 --min citation_precision=0.65 \
-	--min answer_recall=0.75 --min refusal_accuracy=0.9 --max answer_words=60
+TUNE_FLOORS := --min hit@5=0.9 --min citation_recall=0.8 --min citation_precision=0.65 \
+	--min answer_recall=0.8 --min refusal_accuracy=0.9 --max answer_words=60
 
 eval: index
 	@mkdir -p tests/artifacts

@@ -20,7 +20,8 @@ checks), and the lead must hold the asked fact (a date for "when", the speaker
 for "what did X say"), or the answer is a refusal that names what is missing
 and still lists the closest passages. Further sentences join while they come
 close to the best (`keep_ratio`), bring something the chosen ones lack
-(another article, or question terms not yet covered), hold the asked fact, are
+(another article, or question words not yet covered that carry NEW_WORDS_SHARE of the
+question's weight), hold the asked fact, are
 no near-duplicate, and fit the word budget (larger for questions that ask for
 several things). A sentence that ends in a colon introduces the next one
 ("..., stating:" + the quote), so the two are cited as one span.
@@ -55,6 +56,7 @@ NAME_WEIGHT = 0.15  # the question's names missing from the sentence's paragraph
 SPEAKER_BONUS = 0.1  # the asked-about speaker speaks in the sentence's paragraph (or the one before)
 NEIGHBOUR_CREDIT = 1.0  # times the neighbour's cosine: what a reader's word earns through it
 NEW_ARTICLE_BONUS = 0.05
+NEW_WORDS_SHARE = 0.15  # of the question's word weight a further sentence of a cited article must add
 CONTEXT_WEIGHT = 0.3  # of a word carried over from the earlier turn
 NAMED_WEIGHT = 0.5  # of a name put in for "he"/"she"
 REPEAT_PENALTY = 0.15  # on a sentence the previous answer already gave
@@ -281,6 +283,7 @@ class ExtractiveAnswerer:
         # voice of opposition" after a sentence about the office).
         focus = max(best.covered, key=weights.__getitem__, default="")
         floor = best.relevance * self.keep_ratio
+        total = sum(weights.values())
         # A question asking for a date, a number or a speaker's words is answered only by sentences holding it.
         pool = [c for c in candidates[1:] if (c.relevance >= floor
                 or (listing and focus in c.covered and c.passage_overlap >= FOCUS_PASSAGE_OVERLAP))
@@ -291,7 +294,9 @@ class ExtractiveAnswerer:
             candidate = pool.pop(0)
             sentence = sentences[candidate.sentence_id]
             new_doc = sentence.doc_id not in cited_docs
-            adds = new_doc or not candidate.covered <= covered
+            # From the same article, it must bring question words that matter, not only "NATO" and "office".
+            gained = candidate.covered - covered
+            adds = new_doc or bool(gained) and sum(weights[t] for t in gained) >= NEW_WORDS_SHARE * total
             if candidate.relevance < floor:
                 adds = new_doc  # a focus-term sentence earns its place only from another article
             length = self._words(candidate.sentence_id)

@@ -141,3 +141,11 @@ def test_a_why_prefers_a_sentence_that_gives_a_reason_and_never_requires_one(tmp
     assert not answer.refused and "thus giving it its own status" in answer.citations[0].text
     # No sentence marking a reason is no refusal: "saying that it would undermine ties" gives one unmarked.
     assert not rag.ask("Why did officials in Tokyo meet the press?").refused
+
+
+def test_a_further_sentence_of_the_same_article_must_add_words_that_matter(rag: RAG):
+    # Kashin's next paragraph names "NATO" and "office" too; those words alone are no reason to cite it.
+    answer = rag.ask("What will NATO be able to do faster with the office, in Kashin's view?")
+    assert [c.clean for c in answer.citations] == [
+        "The representation will allow them to quickly resolve issues related to cooperation, joint exercises and "
+        "other military integration."]
