@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.terms import same_word_family, terms
 
@@ -264,18 +265,24 @@ def speaks(speaker: str, text: str) -> bool:
     """Whether `speaker` acts in `text` (says, warns, holds a view), not merely stands in a list or as an object."""
     if not speaker:
         return True
-    for name in _speaker_forms(speaker):
-        patterns = (
-            rf"\b{name}(?:'s|’s)?(?:\s+[A-Z][\w-]*){{0,4}}\s+(?:\w+ly\s+)?{_ACTING}",  # Li warned; X's Foreign Ministry said
-            rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
-            rf"\baccording to\s+(?:the\s+)?{name}\b",
-            rf"\b{name}(?:'s|’s)\s+(?:\w+\s+)?{_SPEAKER_NOUNS}\b",  # Beijing's reaction
-            # X, head of Y, said; not a list ("South Korea, Australia and New Zealand, with…")
-            rf"\b{name}\b,\s(?=[a-z])[^.]{{0,160}}?,\s(?:\w+\s+){{0,2}}{_ACTING}",
-        )
-        if any(re.search(pattern, text) for pattern in patterns):
-            return True
-    return False
+    named, patterns = _speaker_patterns(speaker)
+    # Every pattern holds a name: a text naming none of the forms is settled by one scan, not five.
+    return bool(named.search(text)) and any(pattern.search(text) for pattern in patterns)
+
+
+@lru_cache(maxsize=256)
+def _speaker_patterns(speaker: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
+    """The speaker's names as one pattern, and the ways a text has them speak, every form in each: compiled
+    once per speaker (an answer checks a speaker against every article and paragraph it weighs)."""
+    name = "(?:" + "|".join(_speaker_forms(speaker)) + ")"
+    return re.compile(rf"\b{name}"), tuple(re.compile(pattern) for pattern in (
+        rf"\b{name}(?:'s|’s)?(?:\s+[A-Z][\w-]*){{0,4}}\s+(?:\w+ly\s+)?{_ACTING}",  # Li warned; X's Foreign Ministry said
+        rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
+        rf"\baccording to\s+(?:the\s+)?{name}\b",
+        rf"\b{name}(?:'s|’s)\s+(?:\w+\s+)?{_SPEAKER_NOUNS}\b",  # Beijing's reaction
+        # X, head of Y, said; not a list ("South Korea, Australia and New Zealand, with…")
+        rf"\b{name}\b,\s(?=[a-z])[^.]{{0,160}}?,\s(?:\w+\s+){{0,2}}{_ACTING}",
+    ))
 
 
 def speaker_names(speaker: str) -> list[str]:
