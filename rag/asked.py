@@ -69,14 +69,15 @@ _ASKS = (
     ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
-    ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\b",
+    ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\s*\?",
                        re.IGNORECASE)),
 )
 # "Why…?" is answered by a cause or a purpose, which news prose marks in few ways: "because", "aimed at",
 # "in a bid to", "thus raising its status", "given Japan's history". A sentence marking one is preferred,
 # none is required: "saying that it would undermine ties" gives a reason unmarked.
-_REASON = re.compile(r"\b(because|since|as a result|due to|owing to|in order to|so as to|so that|aim(?:ed|ing|s)? "
-                     r"(?:at|to)|in a bid to|with the aim|intended to|designed to|thus|therefore|hence|given|"
+# ("since" and "given" are left out: mostly "since 2022" and "was given".)
+_REASON = re.compile(r"\b(because|as a result|due to|owing to|in order to|so as to|so that|aim(?:ed|ing|s)? "
+                     r"(?:at|to)|in a bid to|with the aim|intended to|designed to|thus|therefore|hence|given that|"
                      r"in response to|for fear|the reason|motivated|prompted)\b", re.IGNORECASE)
 _HOLDS = {"how old": _AGE.search, "when": _WHEN.search}
 
@@ -98,8 +99,11 @@ _SPEECH = (r"(said|says|say|stated|states|told|tells|added|adds|noted|warned|war
            r"argued|claimed|commented|remarked|pointed out|announced|criticized|criticised|opposed|opposes|"
            r"welcomed|welcomes|responded|replied|thinks|thought|regards|considers|writes|wrote|reported|reports|"
            r"cautioned|accused|denounced|condemned|vowed|confirmed|emphasized|emphasised|declared|observed)")
-# "…, a media report claimed on Wednesday": the date right after a verb of saying dates the saying.
-_REPORTED = re.compile(rf"\b{_SPEECH}\s+(?:on\s+|in\s+)?$")
+# "…, a media report claimed on Wednesday": the date right after a verb of saying dates the saying. Past
+# forms only: "member states in July agreed…" dates the agreeing.
+_REPORTED = re.compile(r"\b(said|told|reported|claimed|announced|stated|added|noted|wrote|confirmed|revealed|"
+                       r"disclosed|warned|declared)\s+(?:on\s+|in\s+)?$")
+REPORTED_REACH = 40  # characters before a date where its verb of saying may stand
 # A verb right after a name makes the name its subject: "Hatoyama divulged", "Beijing told", "Macron had".
 _ACTING = (rf"(?:{_SPEECH}|[a-z]+ed|[a-z]+ing|[a-z]{{3,}}s|took|told|thought|wrote|spoke|made|gave|held|put|said|"
            r"had|has|have|will|would|did|does|can|could|should|must|may|might)\b")
@@ -123,6 +127,9 @@ CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washingto
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
+
+
+PREFERRED_KINDS = ("why",)  # kinds of fact a sentence is preferred for holding, never required to hold
 
 
 @dataclass(frozen=True)
@@ -214,8 +221,8 @@ def gives_reason(text: str) -> bool:
 
 
 def _placed(about: frozenset[str], text: str) -> bool:
-    """A place after a preposition that the question does not name already: "in Asia" is no answer to
-    "Where will the first Asian office be?", "in Japan" is."""
+    """A place after a preposition that the question does not name already: "in Vienna" is no answer to
+    "Where will the Vienna office move?", "in Geneva" is; nor "in Asia" to where an Asian office opens."""
     for match in _PLACE.finditer(text):
         place = terms(match.group(3))
         if not any(_same_place(a, p) for a in about for p in place):
@@ -223,10 +230,14 @@ def _placed(about: frozenset[str], text: str) -> bool:
     return False
 
 
+_DEMONYM_ENDINGS = ("", "n", "an", "ian", "ean", "es", "i")  # as terms: asia-n, japan-es(e), europ-ean
+
+
 def _same_place(a: str, b: str) -> bool:
-    """One place's terms: "japan" and "japanes", and the short "asia" and "asian" too."""
+    """One place, or a place and its people: "asia" and "asian", "japan" and "japanes" (Japanese); not
+    "niger" and "nigeria", nor "india" and "indiana", which a word family's shared prefix would join."""
     short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return same_word_family(a, b) or (len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 3)
+    return any(long == short + ending for ending in _DEMONYM_ENDINGS)
 
 
 def _dated(about: frozenset[str], text: str) -> bool:
@@ -234,7 +245,7 @@ def _dated(about: frozenset[str], text: str) -> bool:
     while "the opening was discussed … at the end of January" dates the talks, and "NATO will open an
     office, a report claimed on Wednesday" the report (unless the report is what is asked about)."""
     for match in _WHEN.finditer(text):
-        reported = _REPORTED.search(text, 0, match.start())
+        reported = _REPORTED.search(text, max(0, match.start() - REPORTED_REACH), match.start())
         if reported and not any(same_word_family(a, b) for a in about for b in terms(reported.group(1))):
             continue
         around = " ".join(text[:match.start()].split()[-WHEN_WINDOW:] + text[match.end():].split()[:WHEN_WINDOW])
@@ -275,7 +286,7 @@ def _speaker_patterns(speaker: str) -> tuple[re.Pattern[str], tuple[re.Pattern[s
     """The speaker's names as one pattern, and the ways a text has them speak, every form in each: compiled
     once per speaker (an answer checks a speaker against every article and paragraph it weighs)."""
     name = "(?:" + "|".join(_speaker_forms(speaker)) + ")"
-    return re.compile(rf"\b{name}"), tuple(re.compile(pattern) for pattern in (
+    return re.compile(name), tuple(re.compile(pattern) for pattern in (
         rf"\b{name}(?:'s|’s)?(?:\s+[A-Z][\w-]*){{0,4}}\s+(?:\w+ly\s+)?{_ACTING}",  # Li warned; X's Foreign Ministry said
         rf"\b{_SPEECH}\s+(?:the\s+)?{name}\b",  # said Mao Ning
         rf"\baccording to\s+(?:the\s+)?{name}\b",
@@ -286,7 +297,9 @@ def _speaker_patterns(speaker: str) -> tuple[re.Pattern[str], tuple[re.Pattern[s
 
 
 def speaker_names(speaker: str) -> list[str]:
-    """The names `speaker` goes by: itself, and the country a capital speaks for ("Beijing" → China)."""
+    """The names `speaker` goes by: itself, and the country a capital speaks for ("Beijing" → China).
+
+    The names after the first are places, whole: "States" alone is no form of the United States."""
     country = CAPITALS.get(" ".join(speaker.lower().split()))
     return [speaker, country] if country else [speaker] if speaker else []
 
@@ -298,13 +311,14 @@ def _speaker_forms(speaker: str) -> list[str]:
     speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials"), and a
     capital for its country.
     """
-    return [form for name in speaker_names(speaker) for form in _name_forms(name)]
+    names = speaker_names(speaker)
+    return [form for n, name in enumerate(names) for form in _name_forms(name, place=n > 0)]
 
 
-def _name_forms(speaker: str) -> list[str]:
+def _name_forms(speaker: str, place: bool = False) -> list[str]:
     words = speaker.split()
     # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea.
-    forms = [speaker] if len(words) == 1 else [speaker] if words[0].capitalize() in PLACE_OPENERS else \
+    forms = [speaker] if len(words) == 1 or place or words[0].capitalize() in PLACE_OPENERS else \
         [speaker, words[-1], words[0]]
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker

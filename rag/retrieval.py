@@ -97,10 +97,14 @@ class Retriever:
         names = speaker_names(asked(question).speaker)
         if not names:
             return []
-        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu; a capital
-        # speaks for its country ("Beijing" → China).
-        words = [word for name in names for word in dict.fromkeys((name.split()[0], name.split()[-1]))]
-        held = [self._attributed.holding(t) for word in dict.fromkeys(words) for t in terms(word)]
+        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu. A capital
+        # speaks for its country ("Beijing" → China), named whole: "United" alone is not the United States.
+        words = names[0].split()
+        held = [self._attributed.holding(t) for word in dict.fromkeys((words[0], words[-1])) for t in terms(word)]
+        for country in names[1:]:
+            country_terms = terms(country)
+            if country_terms:
+                held.append(frozenset.intersection(*map(self._attributed.holding, country_terms)))
         ids = sorted(frozenset().union(*held))[:MAX_ATTRIBUTED]
         if not ids:
             return []

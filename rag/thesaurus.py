@@ -18,20 +18,22 @@ takes the first of its thesaurus neighbours that the articles hold
 to quickly resolve issues".
 
 It is made with all-MiniLM-L6-v2 whichever model serves: it is a list of
-words, not vectors, so nothing about it depends on the serving model's space.
+words with MiniLM's cosines as their closeness, and nothing in it has to be
+compared with the serving model's vectors.
 Names stay out at query time (a reader's "Osaka" is no stand-in for Tokyo):
 the tokenizer is lower-cased, so only the question's own capitals tell them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,10 @@ from rag.vocabulary import NEIGHBOUR_MIN
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: neighbours of fewer than three letters left out
+MIN_NEIGHBOUR_LENGTH = 3  # "be", "uk": stems too short to stand for a reader's word
+# The code a thesaurus is made by: a change to any of it makes the installed one stale (`is_current`).
+_MADE_BY = ("thesaurus.py", "terms.py", "vocabulary.py")
 CANDIDATES = 24  # closest words looked at for each word; those at NEIGHBOUR_MIN or more are kept
 KEPT_PER_TERM = 12  # a corpus holds few of them, so more are kept than a question term uses
 ENCODE_BATCH = 512  # single words: large batches, little padding
@@ -77,7 +82,7 @@ def make_thesaurus(words: Sequence[str], vectors: np.ndarray) -> dict[str, list[
             if other < 0 or similarity < NEIGHBOUR_MIN or len(word_term[other]) != 1:
                 continue
             neighbour = word_term[other][0]
-            if same_word_family(term, neighbour):
+            if same_word_family(term, neighbour) or len(neighbour) < MIN_NEIGHBOUR_LENGTH:
                 continue
             close[neighbour] = max(close.get(neighbour, 0.0), round(float(similarity), 4))
     return {term: sorted(close.items(), key=lambda item: (-item[1], item[0]))[:KEPT_PER_TERM]
@@ -88,7 +93,7 @@ def write(path: Path, thesaurus: Mapping[str, Sequence[tuple[str, float]]], mode
     """The thesaurus as JSON, written beside `path` and renamed over it (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"version": VERSION, "model": model, "weights_sha256": weights_sha256, "neighbour_min": NEIGHBOUR_MIN,
-               "terms": thesaurus}
+               "made_by": code_digest(), "terms": thesaurus}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -100,28 +105,47 @@ def write(path: Path, thesaurus: Mapping[str, Sequence[tuple[str, float]]], mode
         raise
 
 
+def code_digest() -> str:
+    """SHA-256 of the modules a thesaurus is made by (their stemming is its keys)."""
+    digest = hashlib.sha256()
+    for name in _MADE_BY:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
 def is_current(path: Path, weights_sha256: str) -> bool:
-    """Whether `path` holds a thesaurus of this version, made with the model whose weights hash so."""
+    """Whether `path` holds a thesaurus made by this code with the model whose weights hash so."""
     try:
         header = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return (isinstance(header, dict) and header.get("version") == VERSION
-            and header.get("weights_sha256") == weights_sha256 and header.get("neighbour_min") == NEIGHBOUR_MIN)
+            and header.get("weights_sha256") == weights_sha256 and header.get("neighbour_min") == NEIGHBOUR_MIN
+            and header.get("made_by") == code_digest())
 
 
-@lru_cache(maxsize=4)
+_loaded: dict[Path, Thesaurus] = {}
+_loading = threading.Lock()
+
+
 def load(path: Path) -> Thesaurus:
-    """The thesaurus at `path`, read once per process; empty, with one warning, when it is missing or unreadable.
+    """The thesaurus at `path`, read once per process; empty, with a warning, when it is missing or unreadable.
 
     Without it the answer still comes, only a reader's words that no article uses match nothing, as they
-    did before the thesaurus existed.
+    did before the thesaurus existed. A failed read is not remembered: the next build a server loads
+    picks up a thesaurus installed meanwhile.
     """
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("version") != VERSION:
-            raise ValueError(f"version {payload.get('version')!r}, expected {VERSION}")
-        return {str(term): tuple((str(n), float(c)) for n, c in close) for term, close in payload["terms"].items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        log.warning("no thesaurus for readers' words (%s: %s); run `make install` to make it", path, err)
-        return {}
+    with _loading:
+        if path in _loaded:
+            return _loaded[path]
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            if payload.get("version") != VERSION:
+                raise ValueError(f"version {payload.get('version')!r}, expected {VERSION}")
+            table = {str(term): tuple((str(n), float(c)) for n, c in close)
+                     for term, close in payload["terms"].items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            log.warning("no thesaurus for readers' words (%s: %s); run `make install` to make it", path, err)
+            return {}
+        _loaded[path] = table
+        return table

@@ -19,8 +19,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
 from rag.embedding import Embedder
-from rag.index import current_build
+from rag.index import build_lock, current_build
 from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
+from rag.schema import RagError
 
 CORPUS = PROJECT_ROOT / "corpus"
 DATA = Path(__file__).parent / "data"
@@ -40,26 +41,38 @@ def embedder(settings: Settings) -> Embedder:
 @pytest.fixture(scope="session")
 def session_build(settings: Settings, embedder: Embedder) -> IndexReport:
     """The test run's index: a copy of the project's when `make index` left it current (as `make test` does
-    just before), checked as any index is; otherwise built here from an empty folder.
+    just before), otherwise built here from an empty folder.
 
-    A copy is as good as a build (the manifest names no folder, and `ensure_index` verifies the corpus
-    fingerprint, model, chunking and every file's checksum) and saves each worker a build.
+    A copy is as good as a build (the manifest names no folder) and saves each worker a build. It is
+    checked as `make run` checks an index: `ensure_index` compares what it was built from (corpus, model,
+    chunking, format), and loading it verifies every file's checksum; a copy failing either is rebuilt.
     tests/test_index.py builds from an empty folder itself.
     """
-    copy_current_build(PROJECT_ROOT / "index", settings.index_dir)
-    return ensure_index(settings, embedder)
-
-
-def copy_current_build(source: Path, target: Path) -> None:
-    """The build `source/CURRENT` names and CURRENT itself, copied into `target`; nothing when there is none."""
+    if not copy_current_build(PROJECT_ROOT / "index", settings.index_dir):
+        return ensure_index(settings, embedder)
+    report = ensure_index(settings, embedder)
     try:
-        current = current_build(source)
-    except (OSError, ValueError):  # unreadable: the caller builds
-        return
-    if current is None:
-        return
-    shutil.copytree(current, target / "builds" / current.name)
-    shutil.copy2(source / "CURRENT", target / "CURRENT")
+        RAG(settings, embedder)
+    except RagError:
+        return ensure_index(settings, embedder, force=True)
+    return report
+
+
+def copy_current_build(source: Path, target: Path) -> bool:
+    """The build `source/CURRENT` names, and a CURRENT naming it, copied into `target` under `source`'s build
+    lock (a `make index` beside the tests cannot swap it mid-copy); False, `target` left empty, when there is
+    no such build or it cannot be copied."""
+    try:
+        with build_lock(source):
+            current = current_build(source)
+            if current is None:
+                return False
+            shutil.copytree(current, target / "builds" / current.name, ignore=shutil.ignore_patterns(".lock"))
+    except (OSError, ValueError, shutil.Error):
+        shutil.rmtree(target / "builds", ignore_errors=True)
+        return False
+    (target / "CURRENT").write_text(current.name + "\n", encoding="utf-8")
+    return True
 
 
 # Tests that rebuild an index to check a build's atomicity, locking or recovery do it over two of the

@@ -8,8 +8,11 @@ starts the Debian Chromium through Playwright. Each returns something to stop.
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,10 +34,26 @@ START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 1
 
 
+# Ports handed out in this test run, by every xdist worker. Milvus Lite's gRPC server binds with
+# SO_REUSEPORT: two servers given the same free port would both start, and the kernel would share the
+# connections between them (seen: a paused server's searches answered by another worker's). The kernel
+# may well give a port back once it is free again, so the run remembers what it handed out.
+_GIVEN_PORTS = Path(tempfile.gettempdir()) / f"rag-test-ports-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free 127.0.0.1 port that no other test of this run was given."""
+    with _GIVEN_PORTS.open("a+", encoding="utf-8") as given:
+        fcntl.flock(given, fcntl.LOCK_EX)
+        given.seek(0)
+        taken = {int(line) for line in given.read().split()}
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in taken:
+                given.write(f"{port}\n")
+                return port
 
 
 @dataclass

@@ -56,6 +56,7 @@ def test_a_when_needs_a_date_near_what_it_dates():
     assert not holds("when", reported, about=opening)
     assert holds("when", reported, about=frozenset(terms("claim report")))
     assert holds("when", "The office will open on Wednesday, officials said.", about=opening)
+    assert holds("when", "Member states in July agreed to open the office.", about=opening)  # "states": a noun
 
 
 def test_a_where_needs_a_place_the_question_does_not_name_already():
@@ -64,6 +65,8 @@ def test_a_where_needs_a_place_the_question_does_not_name_already():
     assert not holds("where", "It will open a permanent NATO mission in the Asia-Pacific region.", about=asian_office)
     assert holds("where", "NATO will open its first Asian office in Japan.", about=asian_office)
     assert holds("where", "The office will be in Asia.", about=frozenset(terms("NATO office")))
+    assert holds("where", "The troops moved to Nigeria.", about=frozenset(terms("Niger troops")))  # another place
+    assert not holds("where", "The talks were in Japan.", about=frozenset(terms("Japanese talks")))
 
 
 def test_a_speakers_words_two_paragraphs_from_the_name_are_found_and_cited(rag: RAG):
@@ -125,6 +128,7 @@ def test_a_capital_speaks_for_its_country(rag: RAG):
 def test_a_why_prefers_a_sentence_that_gives_a_reason_and_never_requires_one(tmp_path, embedder):
     assert asked("Why did Japan open its own mission?").kind == "why"
     assert asked("For what reason did Japan open it?").kind == "why"
+    assert asked("What for?").kind == "why" and asked("What for example did he say?").kind == ""
     assert asked("Why did Japan open its own mission?").missing == "say why"
     assert gives_reason("It was separated from the embassy, thus raising its status.")
     assert not gives_reason("Japan opened a separate mission to NATO last year.")

@@ -173,6 +173,11 @@ def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
     ("Li", "Lithuania hosted the summit and said so.", False),  # a short name is no prefix of others
     ("Mao", "Many officials said nothing.", False),
     ("India", "Indiana voters said no.", False),
+    ("Beijing", "China's Foreign Ministry said the bloc should stay home.", True),  # a capital speaks for its country
+    ("Washington", "The United States warned against the plan.", True),
+    ("Washington", "EU member states said the plan was fine.", False),  # "States" alone is no United States
+    ("Washington", "The United Nations warned against the plan.", False),
+    ("'Kashin", "As said 'Kashin, the expert.", True),  # a name opening with a quote mark, as a question may give
 ])
 def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
     assert speaks(speaker, text) is speaking
