@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -46,6 +46,7 @@ class _State:
     store: ChunkStore
     retriever: Retriever
     answerer: Answerer
+    names: Mapping[str, str]  # the articles' names, lower-case form → as written (`questions.truecased`)
 
 
 class RAG:
@@ -110,7 +111,7 @@ class RAG:
         answerer: Answerer = extractive
         if s.answerer == "llm":
             answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
-        return _State(by_id, store, retriever, answerer)
+        return _State(by_id, store, retriever, answerer, sentences.name_words)
 
     def _open_store(self, documents: Sequence[Document]) -> ChunkStore:
         """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
@@ -181,7 +182,7 @@ class RAG:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
         if answer_last_turn:
             history = self._with_last_answer(question, history, k)
-        reading = read_in_conversation(question, history)
+        reading = read_in_conversation(question, history, state.names)
         return state.answerer.answer(reading, state.retriever.search(reading, k, self.settings.passages_listed))
 
     def close(self) -> None:

@@ -15,6 +15,10 @@ rules can, and keeps the earlier turn beside it:
 * anything else ("Why is it planned?", "When does it open?") is searched
   with the earlier question and answer as context.
 
+A question typed all in lower case ("what did wang wenbin claim?") first gets
+the articles' names written as they write them (`truecased`), so every rule
+that tells a name by its capitals reads it as it reads "Wang Wenbin".
+
 Earlier questions are read the same way, oldest first, so a chain of
 follow-ups keeps its referent. A person is told from a place or a body by the
 shape of the name only (capitalised words whose last word is no place or
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from rag.asked import PLACE_OPENERS, REFUSAL_TAIL
@@ -67,6 +71,9 @@ _NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration Ne
     Daily Times Post Agency Committee Forces Force Staff Department Affairs Government Parliament Party University
     School Economics Bank Review""".split())
 _POSSESSIVE_HER_NOT_BEFORE = frozenset("about to on in at for with that and or by from of as than".split())
+_TYPED_WORD = re.compile(r"\b([a-z][\w-]*?)((?:'s|’s)?)\b")
+# "south" before a name the articles write capitalised opens it: "south Korea" → "South Korea".
+_SMALL_OPENER = re.compile(r"\b(" + "|".join(word.lower() for word in sorted(PLACE_OPENERS)) + r")(\s+[A-Z])")
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
@@ -102,16 +109,18 @@ def searchable(question: str) -> str:
     return " ".join(text.split()) or question
 
 
-def read_in_conversation(question: str, history: Sequence[Turn]) -> Reading:
+def read_in_conversation(question: str, history: Sequence[Turn], names: Mapping[str, str] | None = None) -> Reading:
     """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it.
 
-    The reading is of the question's words (`searchable`); `Reading.question` keeps it as it was put.
+    The reading is of the question's words (`searchable`, `truecased` with `names`); `Reading.question`
+    keeps it as it was put.
     """
+    names = names or {}
     earlier: Reading | None = None
     for number, turn in enumerate(history):
-        asked_then = searchable(turn.question.strip())
+        asked_then = searchable(truecased(turn.question.strip(), names))
         earlier = _read_after(asked_then, earlier, history[number - 1].answer) if earlier else Reading(asked_then)
-    searched = searchable(question)
+    searched = searchable(truecased(question, names))
     reading = _read_after(searched, earlier, history[-1].answer) if earlier else Reading(searched)
     return replace(reading, question=question)
 
@@ -160,6 +169,23 @@ def _empty_question(question: str, earlier: str) -> re.Match[str] | None:
     if not asked or not _OPENING_QUESTION_WORD.match(earlier) or not _BACK_REFERENCE.search(question[asked.end():]):
         return None
     return asked if set(terms(question[asked.end():])) <= _EMPTY_TERMS else None
+
+
+def truecased(text: str, names: Mapping[str, str]) -> str:
+    """`text` with the words that are names in the articles written as they write them, when it is all in
+    lower case: "according to kashin" → "according to Kashin", "south korea's" → "South Korea's" (a place's
+    opening word goes with it). `names` maps a name's lower-case form to its written one. A question with any
+    capital is left as typed: its writer capitalises names, and one left small is no name to them.
+    """
+    if not names or text != text.lower():
+        return text
+
+    def written(match: re.Match[str]) -> str:
+        word, possessive = match.group(1), match.group(2) or ""
+        return names.get(word, word) + possessive
+
+    cased = _TYPED_WORD.sub(written, text)
+    return _SMALL_OPENER.sub(lambda m: m.group(1).capitalize() + m.group(2), cased)
 
 
 def named_people(text: str) -> list[str]:

@@ -21,7 +21,7 @@ import numpy as np
 from rag.attribution import scope_starts
 from rag.chunk_store import ChunkStore
 from rag.schema import Document, Sentence
-from rag.terms import TermPostings, name_terms, terms
+from rag.terms import TermPostings, name_terms, terms, word_terms
 from rag.vocabulary import NEIGHBOURS_PER_TERM
 
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
@@ -65,6 +65,10 @@ class SentenceStore:
         self.name_terms = name_terms(s.clean for s in self.sentences)
         # Names as the articles write them, for a refusal that says what they do mention.
         self.names = {m.group(0).lower(): m.group(0) for s in self.sentences for m in _CAPITALISED.finditer(s.clean)}
+        # Those that are names wherever they stand, for a question typed in lower case (`questions.truecased`):
+        # "kashin" → "Kashin", not "may" → "May".
+        self.name_words = {lower: written for lower, written in self.names.items()
+                           if (found := word_terms(lower)) and all(t in self.name_terms for t in found)}
 
     @classmethod
     def from_index(cls, store: ChunkStore, documents: Mapping[str, Document],

@@ -37,6 +37,7 @@ from rag.evaluation.questions import load_questions
 from rag.evaluation.results import Report
 from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
+from rag.questions import truecased
 from rag.schema import Turn
 from rag.ui import Chat
 
@@ -402,3 +403,20 @@ def test_follow_ups_in_the_chat_page(fresh_chat) -> None:
     assert "rag-refused" not in reply.get_attribute("class")
     assert "July" in reply.locator(".rag-answer").inner_text()
     assert_citations_are_exact(chat_shape(reply.evaluate("el => el.outerHTML")))
+
+
+def test_a_question_typed_in_lower_case_reads_its_names_as_the_articles_write_them(rag: RAG):
+    names = {"kashin": "Kashin", "korea": "Korea", "wang": "Wang", "wenbin": "Wenbin", "nato": "NATO"}
+    assert truecased("what will nato do faster, according to kashin?", names) == \
+        "what will NATO do faster, according to Kashin?"
+    assert truecased("what did south korea's president say?", names) == "what did South Korea's president say?"
+    assert truecased("What did kashin say?", names) == "What did kashin say?"  # its writer capitalises names
+    assert truecased("who may open it?", names) == "who may open it?"
+    # A role of a country that never speaks in the articles: refused, typed either way.
+    for question in ("what did south korea's president say about the office?",
+                     "What did South Korea's president say about the office?"):
+        assert rag.ask(question).refused, question
+    # "he" is the person the earlier question named, in lower case too.
+    answer = rag.ask("which ministry does he speak for?", history=[Turn("what did wang wenbin say about asia?")])
+    assert not answer.refused and "Foreign Ministry" in answer.text
+    assert all(rag.documents[c.doc_id].raw[c.start:c.end] == c.text for c in answer.citations)
