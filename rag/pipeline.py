@@ -31,7 +31,7 @@ from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
 from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
                            ensure_index, load_embedder, model_sha256, open_index, read_corpus)
-from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable
+from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
 from rag.retrieval import Retriever
 from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
                         StoreUnavailableError, Turn)
@@ -200,7 +200,8 @@ class RAG:
     def _with_last_answer(self, question: str, history: Sequence[Turn], k: int) -> Sequence[Turn]:
         """`history` whose last turn carries its answer when `question` leans on it; a caller that kept
         only the questions gets that turn answered again here."""
-        if not history or history[-1].answer or not leans_on_earlier(searchable(question)):
+        names = self._state.names
+        if not history or history[-1].answer or not leans_on_earlier(searchable(truecased(question, names))):
             return history
         last = history[-1]
         try:
