@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,7 +31,7 @@ from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
 from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
                            ensure_index, load_embedder, model_sha256, open_index, read_corpus)
-from rag.questions import leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
+from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
 from rag.retrieval import Retriever
 from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
                         StoreUnavailableError, Turn)
@@ -46,7 +46,7 @@ class _State:
     store: ChunkStore
     retriever: Retriever
     answerer: Answerer
-    names: Mapping[str, str]  # the articles' names, lower-case form → as written (`questions.truecased`)
+    names: Names  # the articles' names, for questions typed in lower case (`questions.truecased`)
 
 
 class RAG:
@@ -58,6 +58,8 @@ class RAG:
         self.embedder = embedder
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
         self._milvus = None  # the link to a shared Milvus (RAG_VECTOR_STORE), made by the first load
+        # The model's words: a name of the articles that is one of them ("may") is no name when typed small.
+        self._vocabulary = frozenset(embedder.tokenizer_vocabulary())
         self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
 
@@ -111,7 +113,7 @@ class RAG:
         answerer: Answerer = extractive
         if s.answerer == "llm":
             answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
-        return _State(by_id, store, retriever, answerer, sentences.name_words)
+        return _State(by_id, store, retriever, answerer, Names.of(sentences.name_words, self._vocabulary))
 
     def _open_store(self, documents: Sequence[Document]) -> ChunkStore:
         """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
@@ -181,7 +183,7 @@ class RAG:
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
         if answer_last_turn:
-            history = self._with_last_answer(question, history, k)
+            history = self._with_last_answer(question, history, k, state.names)
         reading = read_in_conversation(question, history, state.names)
         return state.answerer.answer(reading, state.retriever.search(reading, k, self.settings.passages_listed))
 
@@ -197,10 +199,9 @@ class RAG:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _with_last_answer(self, question: str, history: Sequence[Turn], k: int) -> Sequence[Turn]:
+    def _with_last_answer(self, question: str, history: Sequence[Turn], k: int, names: Names) -> Sequence[Turn]:
         """`history` whose last turn carries its answer when `question` leans on it; a caller that kept
         only the questions gets that turn answered again here."""
-        names = self._state.names
         if not history or history[-1].answer or not leans_on_earlier(searchable(truecased(question, names))):
             return history
         last = history[-1]

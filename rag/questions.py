@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from rag.asked import PLACE_OPENERS, REFUSAL_TAIL
 from rag.schema import QuestionError, Reading, Turn
@@ -71,9 +71,7 @@ _NOT_PERSON_WORDS = frozenset("""Ministry Dialogue Islands Island Declaration Ne
     Daily Times Post Agency Committee Forces Force Staff Department Affairs Government Parliament Party University
     School Economics Bank Review""".split())
 _POSSESSIVE_HER_NOT_BEFORE = frozenset("about to on in at for with that and or by from of as than".split())
-_TYPED_WORD = re.compile(r"\b([a-z][\w-]*?)((?:'s|’s)?)\b")
-# "south" before a name the articles write capitalised opens it: "south Korea" → "South Korea".
-_SMALL_OPENER = re.compile(r"\b(" + "|".join(word.lower() for word in sorted(PLACE_OPENERS)) + r")(\s+[A-Z])")
+_TYPED_WORD = re.compile(r"\b([a-z]\w*(?:-\w+)*)((?:'s|’s)?)\b")
 _SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _MARKDOWN_MARKS = re.compile(r"[*_`#>~]+|!?\[([^\]]*)\]\([^)]*\)")
@@ -109,13 +107,13 @@ def searchable(question: str) -> str:
     return " ".join(text.split()) or question
 
 
-def read_in_conversation(question: str, history: Sequence[Turn], names: Mapping[str, str] | None = None) -> Reading:
+def read_in_conversation(question: str, history: Sequence[Turn], names: Names | None = None) -> Reading:
     """`question` made to stand alone where it leans on the last turn of `history`, with that turn beside it.
 
     The reading is of the question's words (`searchable`, `truecased` with `names`); `Reading.question`
     keeps it as it was put.
     """
-    names = names or {}
+    names = names or Names()
     earlier: Reading | None = None
     for number, turn in enumerate(history):
         asked_then = searchable(truecased(turn.question.strip(), names))
@@ -127,7 +125,8 @@ def read_in_conversation(question: str, history: Sequence[Turn], names: Mapping[
 
 def rewritten(reading: Reading) -> bool:
     """Whether the reading made the question stand alone ("he" named, "When?" completed, a subject swapped)."""
-    return bool(reading.named) or reading.text != searchable(reading.question or reading.text)
+    # Names re-capitalised in a question typed in lower case (`truecased`) do not make it another question.
+    return bool(reading.named) or reading.text.casefold() != searchable(reading.question or reading.text).casefold()
 
 
 def leans_on_earlier(question: str) -> bool:
@@ -171,21 +170,66 @@ def _empty_question(question: str, earlier: str) -> re.Match[str] | None:
     return asked if set(terms(question[asked.end():])) <= _EMPTY_TERMS else None
 
 
-def truecased(text: str, names: Mapping[str, str]) -> str:
-    """`text` with the words that are names in the articles written as they write them, when it is all in
-    lower case: "according to kashin" → "according to Kashin", "south korea's" → "South Korea's" (a place's
-    opening word goes with it). `names` maps a name's lower-case form to its written one. A question with any
-    capital is left as typed: its writer capitalises names, and one left small is no name to them.
+@dataclass(frozen=True)
+class Names:
+    """The articles' names for `truecased`: every word they write as a name, and the distinctive ones."""
+
+    written: Mapping[str, str] = field(default_factory=dict)  # lower-case form → as the articles write it
+    # Those no ordinary word shares: absent from the model's vocabulary of English words ("kashin", "wenbin"),
+    # or written in capitals ("NATO"). "may", "us" and "president" are names only when written so.
+    distinctive: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, written: Mapping[str, str], vocabulary: Container[str]) -> Names:
+        """The names of `written` (lower → as written), told distinctive against the model's `vocabulary`; a
+        compound by its parts ("Shangri-La" is, "Co-operation" is not)."""
+        def distinctive(lower: str, as_written: str) -> bool:
+            return lower not in vocabulary or (as_written.isupper() and len(lower) >= 3 and bool(terms(lower)))
+
+        return cls(written, frozenset(
+            lower for lower, as_written in written.items()
+            if len(lower.split("-")) == len(as_written.split("-"))
+            and any(distinctive(part, written_part) for part, written_part
+                    in zip(lower.split("-"), as_written.split("-"), strict=True))))
+
+
+def truecased(text: str, names: Names) -> str:
+    """`text` with the articles' distinctive names written as they write them, when it is all in lower case
+    ("according to kashin" → "according to Kashin"), and the name words beside those ("wang wenbin" → "Wang
+    Wenbin"). A question with any capital is left as typed: its writer capitalises names, and a word left
+    small is no name to them.
     """
-    if not names or text != text.lower():
+    if not names.distinctive or text != text.lower():
         return text
+    words = list(_TYPED_WORD.finditer(text))
+    cased = [_written(m.group(1), names, names.distinctive) for m in words]
+    # A name word next to a distinctive one is part of that name ("wang" before "Wenbin").
+    for n, match in enumerate(words):
+        if cased[n] is None and any(0 <= k < len(words) and cased[k] is not None and _beside(words, n, k, text)
+                                    for k in (n - 1, n + 1)):
+            cased[n] = _written(match.group(1), names, names.written.keys())
+    pieces, last = [], 0
+    for match, written in zip(words, cased, strict=True):
+        if written is not None:
+            pieces += [text[last:match.start(1)], written]
+            last = match.end(1)
+    return "".join(pieces) + text[last:]
 
-    def written(match: re.Match[str]) -> str:
-        word, possessive = match.group(1), match.group(2) or ""
-        return names.get(word, word) + possessive
 
-    cased = _TYPED_WORD.sub(written, text)
-    return _SMALL_OPENER.sub(lambda m: m.group(1).capitalize() + m.group(2), cased)
+def _written(word: str, names: Names, allowed: Iterable[str]) -> str | None:
+    """`word` as the articles write it when it (or, for "nato-style", a part of it) is an allowed name."""
+    if word in allowed:
+        return names.written[word]
+    parts = word.split("-")
+    if len(parts) > 1 and any(part in allowed for part in parts):
+        return "-".join(names.written[part] if part in allowed else part for part in parts)
+    return None
+
+
+def _beside(words: list[re.Match[str]], n: int, k: int, text: str) -> bool:
+    """Whether words `n` and `k` stand next to each other with only spaces between."""
+    first, second = sorted((n, k))
+    return text[words[first].end():words[second].start()].isspace()
 
 
 def named_people(text: str) -> list[str]:
