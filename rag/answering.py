@@ -218,8 +218,9 @@ class ExtractiveAnswerer:
                         for t in weights if t not in names}
         holding_alternative = {n: store.postings.holding(n) for close in alternatives.values() for n, _ in close}
         said_before = reading.earlier_answer
-        # What a "when" asks the time of: the question's own words, not those carried over from the turn before.
-        dated = frozenset(terms(reading.text)) - _QUESTION_WORDS
+        # What a "when" asks the time of, and the places a "where" names already: the question's own words,
+        # not those carried over from the turn before.
+        about = frozenset(terms(reading.text)) - _QUESTION_WORDS
         counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours_of(t))
         names_total = sum(weights[t] for t in names) or 1.0
         # "What did Brazil say": Brazil must speak somewhere in the sentence's article, not only be named.
@@ -243,7 +244,7 @@ class ExtractiveAnswerer:
             doc_id = store.sentences[sentence_id].doc_id
             if doc_id not in speaking:
                 speaking[doc_id] = speaks(asked_for.speaker, store.document_text[doc_id])
-            holds_asked = holds(asked_for.kind, store.span_text(sentence_id), asked_for.counted, dated,
+            holds_asked = holds(asked_for.kind, store.span_text(sentence_id), asked_for.counted, about,
                                 counted_also) and speaking[doc_id]
             absent = sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total
             # A follow-up wants something new: what the last answer said is no answer to it. One that asks

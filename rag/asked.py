@@ -197,8 +197,8 @@ def holds(kind: str, text: str, counted: str = "", about: frozenset[str] = froze
     """Whether `text` holds a fact of `kind` (always, for a question that asks for no particular kind).
 
     `counted` is what a "how many" question counts, `counted_also` terms that stand for it (the model's
-    neighbours of its words: "people" are counted as "700 individuals"); `about` the terms of what a "when"
-    asks the time of.
+    neighbours of its words: "people" are counted as "700 individuals"); `about` the question's terms: what a
+    "when" asks the time of, and the places a "where" names already.
     """
     if not kind:
         return True
