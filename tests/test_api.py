@@ -155,6 +155,19 @@ def test_unknown_article_is_404(server: RunningApp) -> None:
                           "field": "doc_id"}
 
 
+@pytest.mark.parametrize("doc_id", ["a%0Ab", "line%0A", "%05%18ctl", "tab%09/and%0D%0Aslash"])
+def test_an_id_with_line_breaks_or_controls_is_our_own_404(server: RunningApp, doc_id: str) -> None:
+    # Found by Schemathesis: such a path matched none of our routes and reached the chat's 404.
+    raw = httpx.URL(f"{server.url}/api/documents/{doc_id}")
+    api = httpx.get(raw, timeout=30)
+    page = httpx.get(f"{server.url}/source/{doc_id}", timeout=30)
+
+    assert api.status_code == 404
+    assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no article ")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "No such article" in page.text
+
+
 # --- documents and health
 
 

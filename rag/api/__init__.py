@@ -12,9 +12,10 @@ Routes (all below `Settings.root_path` when one is set):
 
 The parts, each in its module: `routes` (the JSON API and its token),
 `pages` (health, source view, widget), `models` (request and response
-models), `errors` (errors as HTTP responses), `guard` (security headers,
-refused Gradio routes, body caps), `methods` (405 for undeclared methods),
-`root_path` (serving under a prefix). Stock Gradio is made safe for a wiki
+models), `errors` (errors as HTTP responses), `doc_ids` (the article-id
+path parameter), `guard` (security headers, refused Gradio routes, body
+caps), `methods` (405 for undeclared methods), `root_path` (serving under a
+prefix). Stock Gradio is made safe for a wiki
 here, not in `rag.ui`: our CORS allowlist (Gradio then adds no CORS headers of
 its own), the guard, monitoring and run history off, errors without tracebacks.
 """

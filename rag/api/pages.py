@@ -9,6 +9,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+import rag.api.doc_ids  # noqa: F401 (registers the {doc_id:doc_id} path parameter)
 from rag.api.errors import error_responses
 from rag.api.models import HealthOut, InvalidRequestOut
 from rag.pipeline import RAG
@@ -34,7 +35,7 @@ def add_pages(app: FastAPI, rag: RAG) -> None:
                 "model": manifest["model"]["name"], "model_sha256": manifest["model"]["sha256"],
                 "dimension": manifest["model"]["dimension"], **manifest["counts"]}
 
-    @app.get("/source/{doc_id:path}", response_class=HTMLResponse, summary="An article, the cited range highlighted",
+    @app.get("/source/{doc_id:doc_id}", response_class=HTMLResponse, summary="An article, the cited range highlighted",
              responses={200: {"content": _HTML, "description": "the article as a page"},
                         404: {"content": _HTML, "description": "no such article: a page listing those there are"},
                         # Spelled out: FastAPI would file a model's schema under the route's text/html.

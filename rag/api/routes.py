@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+import rag.api.doc_ids  # noqa: F401 (registers the {doc_id:doc_id} path parameter)
 from rag.api.errors import FieldError, error_responses
 from rag.api.models import DocumentDetailOut, DocumentOut, ask_request_model
 from rag.citations import source_url
@@ -43,7 +44,7 @@ def api_router(rag: RAG) -> APIRouter:
     def documents() -> list[dict[str, Any]]:
         return [_document_out(d, settings) for d in rag.documents.values()]
 
-    @router.get("/documents/{doc_id:path}", response_model=DocumentDetailOut, summary="One article's paragraphs",
+    @router.get("/documents/{doc_id:doc_id}", response_model=DocumentDetailOut, summary="One article's paragraphs",
                 responses=error_responses(*auth_errors, 404, 422))
     def document(doc_id: str) -> dict[str, Any]:
         found = rag.documents.get(doc_id)
