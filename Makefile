@@ -49,7 +49,7 @@ run: index
 
 # Two workers, a test file each at a time: most tests wait on a server, a browser or a child process.
 test: index browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
 	--min answer_recall=0.9 --min refusal_accuracy=1.0 --max answer_words=60

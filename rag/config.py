@@ -64,6 +64,10 @@ class Settings:
     api_token: str = ""
     max_body_bytes: int = 64 * 1024
     queue_size: int = 64
+    # How long stopping (Ctrl-C, a service manager's stop) waits for open requests. Every open chat tab holds a
+    # Gradio heartbeat stream for as long as it lives; unbounded, a server with one tab open did not stop at
+    # all (still waiting after 40 s, measured).
+    shutdown_grace_s: int = 5
     # Where retrieval reads the index: "faiss" (index_dir, loaded by each process), a Milvus server
     # shared by several processes ("http://host:19530"), or a Milvus Lite folder ("milvus-lite:index/milvus.db").
     vector_store: str = "faiss"
@@ -87,6 +91,9 @@ class Settings:
             if not low <= value <= high:
                 raise ConfigError(f"{name}={value} is outside {low}..{high}; set RAG_{name.upper()} within it "
                                   f"(the default is {getattr(Settings, name)})")
+        if not 0 <= self.shutdown_grace_s <= 600:
+            raise ConfigError(f"shutdown_grace_s={self.shutdown_grace_s} is outside 0..600; set RAG_SHUTDOWN_GRACE_S "
+                              "to the seconds stopping may wait for open requests (the default is 5)")
         if self.llm_timeout_s <= 0:
             raise ConfigError(f"llm_timeout_s={self.llm_timeout_s} must be above 0; set RAG_LLM_TIMEOUT_S in seconds")
         if not self.host or any(c.isspace() for c in self.host):

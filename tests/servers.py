@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 60.0
-# A test server's stop waits this long for open connections (`rag.api.serve` waits SHUTDOWN_GRACE_S): the
+# A test server's stop waits this long for open connections (`rag.api.serve` waits `Settings.shutdown_grace_s`): the
 # tests' Gradio clients can leave one open, and every test has its answers by the time it stops the server.
 STOP_GRACE_S = 1
 

@@ -105,15 +105,16 @@ def _cli(*args: str, index_dir: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-def test_cli_ask_prints_answer_and_numbered_sources(rag: RAG):
-    result = _cli("ask", "Who opposed the Tokyo office?", index_dir=rag.settings.index_dir)
-    assert result.returncode == 0, result.stderr
-    assert "Macron" in result.stdout and "China" in result.stdout
-    assert "Sources:\n  [1] " in result.stdout and "paragraph" in result.stdout
+def test_cli_ask_prints_answer_and_numbered_sources(rag: RAG, capsys: pytest.CaptureFixture[str]):
+    # In this process: `python -m rag` itself is run as a child below and in test_misconfiguration.py.
+    code = main(["--index", str(rag.settings.index_dir), "ask", "Who opposed the Tokyo office?"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "Macron" in printed.out and "China" in printed.out
+    assert "Sources:\n  [1] " in printed.out and "paragraph" in printed.out
 
 
 def test_cli_ask_json_over_a_question_file(rag: RAG, capsys: pytest.CaptureFixture[str]):
-    # In this process: the entry point itself is run as a child by the test above.
     assert main(["--index", str(rag.settings.index_dir), "ask", "--json", "--questions", str(DATA / "dev.jsonl")]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     questions = [json.loads(line)["question"] for line in (DATA / "dev.jsonl").read_text().splitlines()]

@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -455,27 +457,71 @@ def test_documented_python_examples_run(server: RunningApp, rag: RAG, name: str)
 # --- the real entry points
 
 
-def test_app_py_builds_the_index_with_progress_then_serves(tmp_path: Path) -> None:
+GRACE_S = 1  # RAG_SHUTDOWN_GRACE_S for the server below: the default 5 s would only make the test wait longer
+
+
+def test_app_py_builds_the_index_then_serves_on_loopback_alone_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "corpus").mkdir()
     for name in TWO_ARTICLES:  # a first build of two articles says and does what one of five does
         shutil.copy2(PROJECT_ROOT / "corpus" / name, tmp_path / "corpus" / name)
     env = {**os.environ, "RAG_CORPUS_DIR": str(tmp_path / "corpus"), "RAG_INDEX_DIR": str(tmp_path / "index"),
-           "RAG_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+           "RAG_PORT": str(port), "PYTHONUNBUFFERED": "1", "RAG_SHUTDOWN_GRACE_S": str(GRACE_S)}
+    env.pop("RAG_HOST", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).json()
         chat = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        addresses = _listening_addresses(port)
+        # An open chat tab's heartbeat stream, which never ends on its own.
+        opened = threading.Event()
+        tab = threading.Thread(target=_hold_heartbeat, args=(f"http://127.0.0.1:{port}", opened), daemon=True)
+        tab.start()
+        assert opened.wait(30), "the heartbeat stream did not open"
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        stopping = time.monotonic()
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # it would not stop: the assertion below says so
+            output, _ = process.communicate()
+    stopped_in = time.monotonic() - stopping
 
     assert health["documents"] == 2
     assert chat.status_code == 200 and "gradio" in chat.text.lower()
     assert "rebuilding: " in output  # the first start built the index and said so
     assert f"serving 2 articles at http://127.0.0.1:{port}/" in output
+    assert addresses == {"127.0.0.1"}  # RAG_HOST unset: loopback only
+    assert "gradio.live" not in output and "share" not in output.lower() and "public url" not in output.lower()
+    assert stopped_in < GRACE_S + 5, output  # Ctrl-C stops it although a tab is open
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket in LISTEN state on `port`, from /proc/net/tcp and tcp6."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                if len(address) == 8:
+                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+                else:
+                    found.add(f"ipv6:{address}")
+    return found
+
+
+def _hold_heartbeat(url: str, opened: threading.Event) -> None:
+    try:
+        with httpx.stream("GET", f"{url}/gradio_api/heartbeat/open-tab", timeout=60) as stream:
+            opened.set()  # the response has begun: the server holds the stream open
+            for _ in stream.iter_bytes():
+                pass
+    except httpx.HTTPError:
+        pass  # the server went away: what stopping it does
 
 
 def test_serve_refuses_an_empty_corpus(tmp_path: Path) -> None:

@@ -18,10 +18,6 @@ import json
 import logging
 import os
 import pathlib
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,9 +30,10 @@ import httpx
 import numpy as np
 import pytest
 from conftest import TWO_ARTICLES
-from servers import RunningApp, free_port, start_app, wait_for
+from servers import RunningApp, free_port, start_app
 
-from rag.api import SHUTDOWN_GRACE_S, create_app
+from rag.api import create_app
+from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
 from rag.embedding import Embedder
 from rag.index import current_build
@@ -108,7 +105,8 @@ def completed(running: RunningApp, session: str) -> dict:
 # --- odd corpus files, as `python -m rag index` reports them
 
 
-def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Path, tmp_path: Path) -> None:
+def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     for path in corpus_copy.iterdir():  # two good articles among the bad files: a build of two
         if path.name not in TWO_ARTICLES:
             path.unlink()
@@ -120,14 +118,13 @@ def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Pat
     (corpus_copy / "huge.txt").write_bytes(b"NATO office. " * (50 * 1024 * 1024 // 13))
     (corpus_copy / "zzz_copy.txt").write_bytes((corpus_copy / "004_089e00b1afc4a471.txt").read_bytes())
     (corpus_copy / "link.txt").symlink_to(outside)
-    env = {**os.environ, "RAG_CORPUS_DIR": str(corpus_copy), "RAG_INDEX_DIR": str(tmp_path / "index"),
-           "HF_HUB_OFFLINE": "1"}
 
-    run = subprocess.run([sys.executable, "-m", "rag", "index"], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                         text=True, timeout=300)
+    # In this process (`python -m rag` itself is run as a child in test_api.py and test_misconfiguration.py).
+    code = main(["--corpus", str(corpus_copy), "--index", str(tmp_path / "index"), "index"])
+    printed = capsys.readouterr()
 
-    assert run.returncode == 0, run.stderr
-    skipped = sorted(line for line in run.stdout.splitlines() if line.startswith("skipped "))
+    assert code == 0, printed.err
+    skipped = sorted(line for line in printed.out.splitlines() if line.startswith("skipped "))
     assert skipped == sorted(f"skipped {corpus_copy / name}: {reason}" for name, reason in [
         ("empty.txt", "empty file"),
         ("binary.txt", "contains NUL bytes: a binary file, not a page"),
@@ -137,7 +134,7 @@ def test_index_names_each_skipped_file_and_builds_from_the_rest(corpus_copy: Pat
         ("zzz_copy.txt", "same content as 004_089e00b1afc4a471.txt"),
         ("link.txt", "a symlink to a file outside the corpus folder"),
     ])
-    assert sum(line.startswith("read    ") for line in run.stdout.splitlines()) == 2
+    assert sum(line.startswith("read    ") for line in printed.out.splitlines()) == 2
     assert json.loads((current_build(tmp_path / "index") / "manifest.json").read_text())["counts"]["documents"] == 2
 
 
@@ -423,60 +420,11 @@ def test_a_failing_answerer_is_logged_and_shown_without_its_address(rag: RAG, em
 # --- server defaults
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a socket in LISTEN state on `port`, from /proc/net/tcp and tcp6."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                if len(address) == 8:
-                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
-                else:
-                    found.add(f"ipv6:{address}")
-    return found
-
-
-def test_serve_binds_to_loopback_and_makes_no_share_link(rag: RAG) -> None:
-    port = free_port()
-    env = {**os.environ, "RAG_INDEX_DIR": str(rag.settings.index_dir), "RAG_PORT": str(port),
-           "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    env.pop("RAG_HOST", None)
-    process = subprocess.Popen([sys.executable, "-m", "rag", "serve"], cwd=PROJECT_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
-        addresses = _listening_addresses(port)
-        # An open chat tab's heartbeat stream, which never ends on its own.
-        tab = threading.Thread(target=_hold_heartbeat, args=(f"http://127.0.0.1:{port}",), daemon=True)
-        tab.start()
-        time.sleep(0.5)
-    finally:
-        process.send_signal(signal.SIGINT)
-        stopping = time.monotonic()
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()  # it would not stop: the assertion below says so
-            output, _ = process.communicate()
-    stopped_in = time.monotonic() - stopping
-
+def test_the_server_binds_to_loopback_unless_configured_otherwise() -> None:
+    # What the address means on a real socket, with a real Ctrl-C, is shown by
+    # test_api.py::test_app_py_builds_the_index_then_serves_on_loopback_alone_and_stops_on_ctrl_c.
     assert Settings.load(env={}).host == "127.0.0.1"
     assert Settings.load(env={"RAG_HOST": "0.0.0.0"}).host == "0.0.0.0"  # only when configured
-    assert addresses == {"127.0.0.1"}
-    assert f"serving 5 articles at http://127.0.0.1:{port}/" in output
-    assert "gradio.live" not in output and "share" not in output.lower() and "public url" not in output.lower()
-    assert stopped_in < SHUTDOWN_GRACE_S + 5, output  # Ctrl-C stops it although a tab is open
-
-
-def _hold_heartbeat(url: str) -> None:
-    try:
-        with httpx.stream("GET", f"{url}/gradio_api/heartbeat/open-tab", timeout=60) as stream:
-            for _ in stream.iter_bytes():
-                pass
-    except httpx.HTTPError:
-        pass  # the server went away: what stopping it does
 
 
 def test_the_mounted_chats_have_no_share_link(rag: RAG) -> None:

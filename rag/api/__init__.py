@@ -43,12 +43,6 @@ from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.ui import build_chat  # noqa: E402
 
-# How long stopping (Ctrl-C, a service manager's stop) waits for open requests. Every open chat tab holds a
-# Gradio heartbeat stream for as long as it lives; unbounded, a server with one tab open did not stop at all
-# (still waiting after 40 s, measured).
-SHUTDOWN_GRACE_S = 5
-
-
 def create_app(rag: RAG) -> FastAPI:
     """The whole server for one `RAG`: API, source view, widget, chat; settings from `rag.settings`."""
     settings = rag.settings
@@ -98,4 +92,4 @@ def serve(settings: Settings) -> None:
     print(f"serving {len(rag.documents)} articles at http://{settings.host}:{settings.port}{settings.root_path}/",
           flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path, log_level="info",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                timeout_graceful_shutdown=settings.shutdown_grace_s)
