@@ -57,8 +57,8 @@ def test_an_earlier_turn_that_cannot_be_asked_leaves_the_follow_up_standing(rag:
      "is no origin (scheme://host[:port], no path); set RAG_CORS_ORIGINS to a comma-separated list such as "
      "https://wiki.example.com"),
     ("RAG_PORT", "70000", "port=70000 is not a TCP port (1-65535); set RAG_PORT"),
-    ("RAG_SHUTDOWN_GRACE_S", "-1", "shutdown_grace_s=-1 is outside 0..600; set RAG_SHUTDOWN_GRACE_S to the seconds "
-     "stopping may wait for open requests (the default is 5)"),
+    ("RAG_SHUTDOWN_GRACE_S", "-1", "shutdown_grace_s=-1 is outside 0..600; set RAG_SHUTDOWN_GRACE_S within it "
+     "(the default is 5)"),
     ("RAG_K", "many", "RAG_K='many' is not a valid int"),
 ])
 def test_every_bad_setting_names_its_value_the_limit_and_the_fix(variable: str, value: str, message: str):

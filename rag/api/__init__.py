@@ -15,9 +15,9 @@ The parts, each in its module: `routes` (the JSON API and its token),
 models), `errors` (errors as HTTP responses), `doc_ids` (the article-id
 path parameter), `guard` (security headers, refused Gradio routes, body
 caps), `methods` (405 for undeclared methods), `root_path` (serving under a
-prefix). Stock Gradio is made safe for a wiki
-here, not in `rag.ui`: our CORS allowlist (Gradio then adds no CORS headers of
-its own), the guard, monitoring and run history off, errors without tracebacks.
+prefix). Stock Gradio is made safe for a wiki here, not in `rag.ui`: our
+CORS allowlist (Gradio then adds no CORS headers of its own), the guard,
+monitoring and run history off, errors without tracebacks.
 """
 
 from __future__ import annotations
