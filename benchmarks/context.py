@@ -30,7 +30,8 @@ DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
 QUESTION_SETS = (("dev", DEV_QUESTIONS),
                  ("dev-readers", PROJECT_ROOT.parent / "shared" / "eval" / "dev-readers.jsonl"),
                  ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"),
-                 ("tune-readers", PROJECT_ROOT / "tests" / "data" / "tune-readers.jsonl"))
+                 ("tune-readers", PROJECT_ROOT / "tests" / "data" / "tune-readers.jsonl"),
+                 ("fresh-readers", PROJECT_ROOT / "tests" / "data" / "fresh-readers.jsonl"))
 
 
 @dataclass(frozen=True)

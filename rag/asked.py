@@ -63,13 +63,17 @@ _EVENT_FOCUS = re.compile(r"^\W*(?:where|when)\s+(?:was|were|is|are)\s+.+?\s+(?P
                           re.IGNORECASE)
 _ASKS = (
     ("how old", re.compile(r"\bhow old\b|\bwhat age\b|\b(his|her|their) age\b", re.IGNORECASE)),
+    ("how long", re.compile(r"\bhow long\b|\bfor how many (years|months|weeks|days)\b", re.IGNORECASE)),
+    # "How much does Japan spend…" asks for an amount: a number alone ("one-person office") is none.
+    ("how much", re.compile(r"\bhow much\b(?!\s+(?:of|longer|more|less)\b)", re.IGNORECASE)),
     ("how many", re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|" + _MEASURE, re.IGNORECASE)),
     ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bwhat (year|date|day|month|time)\b|\bsince when\b|"
                         r"\bby when\b|\bwhich (year|date|day|month)\b", re.IGNORECASE)),
     ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
-    ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\s*\?",
+    ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\s*\?|"
+                       r"\bwhat(?:'s|’s|\s+is|\s+was)\s+the\s+(?:point|purpose|aim|goal|reason)\s+(?:of|for|behind)\b",
                        re.IGNORECASE)),
 )
 # "Why…?" is answered by a cause or a purpose, which news prose marks in few ways: "because", "aimed at",
@@ -79,16 +83,36 @@ _ASKS = (
 _REASON = re.compile(r"\b(because|as a result|due to|owing to|in order to|so as to|so that|aim(?:ed|ing|s)? "
                      r"(?:at|to)|in a bid to|with the aim|intended to|designed to|thus|therefore|hence|given that|"
                      r"in response to|for fear|the reason|motivated|prompted)\b", re.IGNORECASE)
-_HOLDS = {"how old": _AGE.search, "when": _WHEN.search}
+# "for two years", "since 2014", "a decade": how long something has lasted or will.
+_DURATION = re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS}|a|an|several|few|many)\s+(?:more\s+|full\s+)?"
+                       r"(?:years?|months?|weeks?|days?|hours?|decades?|centuries)\b|"
+                       rf"\bsince\s+(?:(?:early|mid|late)[- ]?)?(?:1[89]\d\d|20\d\d|{_MONTHS})\b|\bdecade\b",
+                       re.IGNORECASE)
+# A sum of money, a share or a large quantity: "$1.2 billion", "2 percent of GDP", "6.8 trillion yen".
+_AMOUNT = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:%|percent\b|per cent\b)|"
+                     rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\s+(?:million|billion|trillion|dollars?|yen|euros?|pounds?|"
+                     r"yuan|rubles?|roubles?|won|tons?|tonnes?)\b", re.IGNORECASE)
+_HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "how long": _DURATION.search, "how much": _AMOUNT.search}
 
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
 _COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
-                      r"should|in|of|at|on)\b)[\w-]+\s*){1,3})", re.IGNORECASE)
+                      r"should|in|of|at|on|besides|except|apart|other|than|from|for|with|by|to|the|that|which|who)\b)"
+                      r"[\w-]+\s*){1,3})", re.IGNORECASE)
 WHEN_WINDOW = 12  # words around a date where what it dates may stand ("the summit …, which will be held on July 11-12")
 COUNTED_WINDOW = 4  # words around a number where the counted thing may stand ("31 member states")
 _SPEAKER_QUESTION = re.compile(
     r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"
     r"(?:say|said|think|thought|believe|feel|want|warn|claim|argue|suggest|make of|report|tell|announce|mean)\b",
+    re.IGNORECASE)
+# "How did Taiwan react…", "Did Berlin back the idea…", "What is Seoul's position on…": a view asked of
+# someone as much as "what did they say"; what another party said is no answer.
+_VIEW_QUESTION = re.compile(
+    r"^\W*(?:and\s+)?how\s+(?:did|does|do|has|have|had|will|would)\s+(?P<reacting>.+?)\s+"
+    r"(?:react|respond|reply|view|see|regard|take|feel about)\b|"
+    r"^\W*(?:and\s+)?(?:did|does|do|has|have|had|will|would)\s+(?P<backing>.+?)\s+"
+    r"(?:back|support|oppose|welcome|endorse|object|reject|approve|criticise|criticize|condemn|favou?r)\b|"
+    r"^\W*(?:and\s+)?what(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?P<holding>.+?)(?:'s|’s)\s+"
+    r"(?:view|views|position|stance|reaction|response|take|opinion|attitude)\b",
     re.IGNORECASE)
 # "…, according to Nakamura?" and "In Nakamura's view, …" ask for a named source's words as much.
 _ATTRIBUTED_QUESTION = re.compile(
@@ -124,7 +148,13 @@ CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washingto
             "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
             "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
             "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
+_CAPITAL_TERMS = {term: country for capital, country in CAPITALS.items() if len(term_list := terms(capital)) == 1
+                  for term in term_list}  # as a question's terms have them ("beij" for Beijing)
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
+# The last word of a body's name, not a person's: "State Department", "Foreign Ministry", "Global Times".
+_BODY_WORDS = frozenset("department ministry office council agency committee bureau party parliament senate congress "
+                        "commission union alliance government times post news daily journal institute center centre "
+                        "university organization organisation forum assembly court cabinet administration".split())
 _ROLE_WORDS = frozenset("minister spokesperson spokeswoman spokesman president secretary general chief head director "
                         "analyst expert official officials ministry government leader leaders chairman".split())
 
@@ -148,6 +178,9 @@ def asked(question: str) -> Asked:
     kind = next((name for name, pattern in _ASKS if pattern.search(question)), "")
     match = _SPEAKER_QUESTION.search(question)
     speaker = match.group("speaker").strip() if match else ""
+    view = None if speaker else _VIEW_QUESTION.search(question)
+    if view:
+        speaker = next(group for group in view.groups() if group).strip()
     attributed = None if speaker else _ATTRIBUTED_QUESTION.search(question)
     if attributed:
         speaker = (attributed.group("speaker") or attributed.group("owner")).strip()
@@ -159,18 +192,20 @@ def asked(question: str) -> Asked:
     asked_as = _strip_article(speaker)  # as the refusal names it: "South Korea's president"
     if speaker and words & _ROLE_WORDS and owner and not set(owner.group(1).lower().split()) & _PRONOUNS:
         speaker = owner.group(1)
-    elif speaker and (len(speaker.split()) > 3 or words & _ROLE_WORDS or words & _PRONOUNS):
+    elif speaker and (len(_strip_article(speaker).split()) > 3 or words & _ROLE_WORDS or words & _PRONOUNS):
         speaker = ""
     speaker = _strip_article(speaker)
     counted = ""
-    missing = f"say what {asked_as} said" if speaker else f"say {kind}" if kind else ""
+    missing = (f"give {_possessive(asked_as)} view" if speaker and view else f"say what {asked_as} said" if speaker
+               else f"say {kind}" if kind else "")
     if kind == "how many":
         measure = re.search(_MEASURE, question, re.IGNORECASE)
         counting = _COUNTED.search(question)
         counted = measure.group("measure") if measure else counting.group(1).strip() if counting else ""
         missing = f"give the {counted}" if measure else f"say how many {counted}".strip()
     focus_match = _FOCUS.search(question)
-    focus = focus_match.group("focus") if focus_match else ""
+    # "What's the point of…" asks why, not for an attribute called "point".
+    focus = focus_match.group("focus") if focus_match and kind != "why" else ""
     if focus and kind in ("", "who"):
         missing = f"name the {focus}" if kind == "who" else f"give the {focus}"
     event = _EVENT_FOCUS.search(question)
@@ -223,6 +258,8 @@ def gives_reason(text: str) -> bool:
 def _placed(about: frozenset[str], text: str) -> bool:
     """A place after a preposition that the question does not name already: "in Vienna" is no answer to
     "Where will the Vienna office move?", "in Geneva" is; nor "in Asia" to where an Asian office opens."""
+    # "in Japan" is no answer to "where in Tokyo": the country of a capital the question names is named too.
+    about = about | {t for a in about if a in _CAPITAL_TERMS for t in terms(_CAPITAL_TERMS[a])}
     for match in _PLACE.finditer(text):
         place = terms(match.group(3))
         if not any(_same_place(a, p) for a in about for p in place):
@@ -317,9 +354,14 @@ def _speaker_forms(speaker: str) -> list[str]:
 
 def _name_forms(speaker: str, place: bool = False) -> list[str]:
     words = speaker.split()
-    # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea.
-    forms = [speaker] if len(words) == 1 or place or words[0].capitalize() in PLACE_OPENERS else \
-        [speaker, words[-1], words[0]]
+    # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea,
+    # nor "US" or "Department" of the US State Department, which is "the State Department" later.
+    if words[-1].lower() in _BODY_WORDS:
+        forms = [speaker, " ".join(words[1:])] if len(words) > 2 else [speaker]
+    elif len(words) == 1 or place or words[0].capitalize() in PLACE_OPENERS:
+        forms = [speaker]
+    else:
+        forms = [speaker, words[-1], words[0]]
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
         forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
@@ -338,6 +380,10 @@ def refusal(asked_for: Asked, mentioned: list[str]) -> str:
 
 def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _possessive(name: str) -> str:
+    return name + ("’" if name.endswith("s") else "’s") if "’" in name else name + ("'" if name.endswith("s") else "'s")
 
 
 def _strip_article(text: str) -> str:

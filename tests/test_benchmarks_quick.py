@@ -73,7 +73,7 @@ def test_run_child_reports_its_own_peak_rss() -> None:
 
 def test_every_question_set_is_scored_and_an_absent_one_marked(tmp_path: Path) -> None:
     documents, _ = load_corpus(PROJECT_ROOT / "corpus")
-    assert [label for label, _ in QUESTION_SETS] == ["dev", "dev-readers", "own-readers", "tune-readers"]
+    assert [label for label, _ in QUESTION_SETS] == ["dev", "dev-readers", "own-readers", "tune-readers", "fresh-readers"]
     sets = question_sets(documents, (QUESTION_SETS[2], ("gone", tmp_path / "gone.jsonl")))
     (own, own_path, own_questions), (gone, gone_path, gone_questions) = sets
     assert (own, own_path) == QUESTION_SETS[2] and len(own_questions) >= 30

@@ -127,6 +127,19 @@ def test_named_people(text: str, people: list[str]):
     ("Who is the mayor of Tokyo?", Asked("who", missing="name the mayor", focus="mayor")),
     ("Which country might Japan try to involve?", Asked()),
     ("What did he say about the office?", Asked()),  # "he" is for the conversation to name
+    # a view asked of someone: what another party said is no answer
+    ("How did Taiwan react to the news?", Asked(speaker="Taiwan", missing="give Taiwan's view")),
+    ("Did Berlin back the idea of an office?", Asked(speaker="Berlin", missing="give Berlin's view")),
+    ("What is Seoul's position on the office?", Asked(speaker="Seoul", missing="give Seoul's view")),
+    ("How did the office come about?", Asked()),
+    # "the" is no word of the name: a body of three words is still a speaker
+    ("What did the US State Department say?", Asked(speaker="US State Department",
+                                                    missing="say what US State Department said")),
+    ("How long has Stoltenberg led NATO?", Asked("how long", missing="say how long")),
+    ("How much does Japan spend on defence?", Asked("how much", missing="say how much")),
+    ("What's the point of an office in Tokyo?", Asked("why", missing="say why")),
+    ("How many countries besides the US belong to it?", Asked("how many", counted="countries",
+                                                              missing="say how many countries")),
 ])
 def test_what_a_question_asks_for(question: str, expected: Asked):
     assert asked(question) == expected
@@ -145,9 +158,22 @@ def test_what_a_question_asks_for(question: str, expected: Asked):
     ("where", "", "Her remark came on Wednesday, during a regular briefing in May.", False),  # times, no place
     ("who", "", "China objected.", True),
     ("who", "", "The office will open.", False),
+    ("how long", "", "He has led the alliance for nine years.", True),
+    ("how long", "", "Japan has been a partner since 2014.", True),
+    ("how long", "", "He announced it in early April 2023.", False),  # a date is no duration
+    ("how much", "", "Japan will spend 43 trillion yen over five years.", True),
+    ("how much", "", "Spending rose to 2 percent of GDP.", True),
+    ("how much", "", "The one-person liaison office will open next year.", False),  # a count is no amount
 ])
 def test_a_sentence_holds_the_asked_fact(kind: str, counted: str, text: str, held: bool):
     assert holds(kind, text, counted) is held
+
+
+def test_the_country_of_a_capital_the_question_names_is_no_answer_to_where():
+    where_in_tokyo = frozenset(terms("Where exactly in Tokyo will the office be?"))
+    assert not holds("where", "The office will open in Japan next year.", about=where_in_tokyo)
+    assert holds("where", "The office will open in Minato next year.", about=where_in_tokyo)
+    assert holds("where", "The office will open in Japan next year.", about=frozenset(terms("Where will it open?")))
 
 
 def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
@@ -178,6 +204,10 @@ def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
     ("Washington", "EU member states said the plan was fine.", False),  # "States" alone is no United States
     ("Washington", "The United Nations warned against the plan.", False),
     ("'Kashin", "As said 'Kashin, the expert.", True),  # a name opening with a quote mark, as a question may give
+    # a body is written without its country later, never by one word of its name
+    ("US State Department", "The State Department said it had no comment.", True),
+    ("US State Department", "The US-led NATO is planning to open an office; the US said so.", False),
+    ("Foreign Ministry", "The ministry said nothing.", False),
 ])
 def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
     assert speaks(speaker, text) is speaking
