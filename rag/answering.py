@@ -49,7 +49,8 @@ REFUSAL = refusal(Asked(), [])
 LEXICAL_WEIGHT = 0.35
 ANSWER_TYPE_BONUS = 0.05
 ASKED_RATIO = 0.85  # a sentence holding the asked fact may lead from this share of the best relevance
-TYPED_KINDS = ("when", "how many", "how much", "how long", "how old", "where")  # only sentences holding these may join an answer
+# Only sentences holding these may join an answer.
+TYPED_KINDS = ("when", "how many", "how much", "how long", "how old", "where")
 SCOPE_WEIGHT = 0.1  # the question's words in the sentence's paragraph (and the one before)
 SCOPE_SHARE = 0.6  # how much of the scope's overlap counts toward the overlap floor
 NAME_WEIGHT = 0.15  # the question's names missing from the sentence's paragraph (and the one before)

@@ -106,14 +106,16 @@ _SPEAKER_QUESTION = re.compile(
     re.IGNORECASE)
 # "How did Taiwan react…", "Did Berlin back the idea…", "What is Seoul's position on…": a view asked of
 # someone as much as "what did they say"; what another party said is no answer.
+# Only a name is read as the one asked (the US State Department, Taiwan): "Does the plan have support…" asks
+# nothing of "the plan have".
+_NAMED = r"(?:the\s+)?[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2}"
 _VIEW_QUESTION = re.compile(
-    r"^\W*(?:and\s+)?how\s+(?:did|does|do|has|have|had|will|would)\s+(?P<reacting>.+?)\s+"
+    rf"^\W*(?:[Aa]nd\s+)?[Hh]ow\s+(?:did|does|do|has|have|had|will|would)\s+(?P<reacting>{_NAMED})\s+"
     r"(?:react|respond|reply|view|see|regard|take|feel about)\b|"
-    r"^\W*(?:and\s+)?(?:did|does|do|has|have|had|will|would)\s+(?P<backing>.+?)\s+"
+    rf"^\W*(?:[Aa]nd\s+)?(?:[Dd]id|[Dd]oes|[Dd]o|[Hh]as|[Hh]ave|[Hh]ad|[Ww]ill|[Ww]ould)\s+(?P<backing>{_NAMED})\s+"
     r"(?:back|support|oppose|welcome|endorse|object|reject|approve|criticise|criticize|condemn|favou?r)\b|"
-    r"^\W*(?:and\s+)?what(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?P<holding>.+?)(?:'s|’s)\s+"
-    r"(?:view|views|position|stance|reaction|response|take|opinion|attitude)\b",
-    re.IGNORECASE)
+    rf"^\W*(?:[Aa]nd\s+)?[Ww]hat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?P<holding>{_NAMED})(?:'s|’s)\s+"
+    r"(?:view|views|position|stance|reaction|response|take|opinion|attitude)\b")
 # "…, according to Nakamura?" and "In Nakamura's view, …" ask for a named source's words as much.
 _ATTRIBUTED_QUESTION = re.compile(
     r"\b[Aa]ccording to\s+(?:the\s+)?(?P<speaker>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})|"
@@ -147,7 +149,10 @@ CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washingto
             "islamabad": "Pakistan", "tehran": "Iran", "ankara": "Turkey", "riyadh": "Saudi Arabia",
             "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
             "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
-            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
+            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico",
+            # seats of government, which speak for theirs as much
+            "kremlin": "Russia", "white house": "United States", "pentagon": "United States",
+            "downing street": "Britain", "elysee": "France", "élysée": "France", "zhongnanhai": "China"}
 _CAPITAL_TERMS = {term: country for capital, country in CAPITALS.items() if len(term_list := terms(capital)) == 1
                   for term in term_list}  # as a question's terms have them ("beij" for Beijing)
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())

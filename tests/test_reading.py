@@ -208,6 +208,7 @@ def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
     ("US State Department", "The State Department said it had no comment.", True),
     ("US State Department", "The US-led NATO is planning to open an office; the US said so.", False),
     ("Foreign Ministry", "The ministry said nothing.", False),
+    ("Kremlin", "Russian Foreign Minister Sergei Lavrov said the region is open.", True),  # a seat of government
 ])
 def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
     assert speaks(speaker, text) is speaking
