@@ -5,7 +5,8 @@ Sweden applying; only the missing date tells that the articles cannot answer
 it. So a question's asked fact is typed from its wording:
 
 * when → a date or time ("2024", "July 11-12", "next year", "on Wednesday");
-* how many / how much → a number that is not a year;
+* how many → a number that is not a year; how much money → an amount;
+* how long (has it lasted) → a duration ("for nine years", "since 2014");
 * how old → an age;
 * where → a place after a preposition ("in Vilnius", "in Japan");
 * who → a name or a body (a capitalised word past the sentence's first);
@@ -63,17 +64,21 @@ _EVENT_FOCUS = re.compile(r"^\W*(?:where|when)\s+(?:was|were|is|are)\s+.+?\s+(?P
                           re.IGNORECASE)
 _ASKS = (
     ("how old", re.compile(r"\bhow old\b|\bwhat age\b|\b(his|her|their) age\b", re.IGNORECASE)),
-    ("how long", re.compile(r"\bhow long\b|\bfor how many (years|months|weeks|days)\b", re.IGNORECASE)),
-    # "How much does Japan spend…" asks for an amount: a number alone ("one-person office") is none.
-    ("how much", re.compile(r"\bhow much\b(?!\s+(?:of|longer|more|less)\b)", re.IGNORECASE)),
+    ("how long", re.compile(r"^\W*(and\s+|but\s+|so\s+)?how long\b(?!\s+(?:ago|until|till|before|after)\b)|"
+                            r"\bfor how many (years|months|weeks|days)\b", re.IGNORECASE)),
+    # "How much does Japan spend…" asks for an amount: a number alone ("one-person office") is none. Only
+    # about money: "how much support", "how much did China oppose" ask a degree, which no pattern reads.
+    ("how much", re.compile(r"\bhow much\b(?=.*\b(?:money|spend\w*|spent|cost\w*|pay\w*|paid|invest\w*|budget\w*|"
+                            r"fund\w*|worth|earn\w*|price\w*|charge\w*)\b)", re.IGNORECASE)),
     ("how many", re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|" + _MEASURE, re.IGNORECASE)),
-    ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bwhat (year|date|day|month|time)\b|\bsince when\b|"
+    ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bhow long (?:ago|until|till|before)\b|\bwhat (year|date|day|month|time)\b|\bsince when\b|"
                         r"\bby when\b|\bwhich (year|date|day|month)\b", re.IGNORECASE)),
     ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
     ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\s*\?|"
-                       r"\bwhat(?:'s|’s|\s+is|\s+was)\s+the\s+(?:point|purpose|aim|goal|reason)\s+(?:of|for|behind)\b",
+                       r"\bwhat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(?:point|purposes?|aims?|goals?|reasons?)\s+"
+                       r"(?:of|behind)\b(?!\s+(?:contact|view|order)\b)",
                        re.IGNORECASE)),
 )
 # "Why…?" is answered by a cause or a purpose, which news prose marks in few ways: "because", "aimed at",
@@ -86,17 +91,18 @@ _REASON = re.compile(r"\b(because|as a result|due to|owing to|in order to|so as 
 # "for two years", "since 2014", "a decade": how long something has lasted or will.
 _DURATION = re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS}|a|an|several|few|many)\s+(?:more\s+|full\s+)?"
                        r"(?:years?|months?|weeks?|days?|hours?|decades?|centuries)\b|"
-                       rf"\bsince\s+(?:(?:early|mid|late)[- ]?)?(?:1[89]\d\d|20\d\d|{_MONTHS})\b|\bdecade\b",
+                       rf"\bsince\s+(?:the\s+)?(?:(?:early|mid|late)[- ]?)?(?:1[89]\d\d|20\d\d|{_MONTHS}|last|start|"
+                       r"beginning|end|outbreak|\d{4}s)\b|\bdecade\b",
                        re.IGNORECASE)
 # A sum of money, a share or a large quantity: "$1.2 billion", "2 percent of GDP", "6.8 trillion yen".
-_AMOUNT = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:%|percent\b|per cent\b)|"
-                     rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS})\s+(?:million|billion|trillion|dollars?|yen|euros?|pounds?|"
-                     r"yuan|rubles?|roubles?|won|tons?|tonnes?)\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*+\s*(?:%|percent\b|per cent\b)|"
+                     rf"\b(?:\d[\d,.]*+|{_NUMBER_WORDS})\s+(?:million|billion|trillion|dollars?|yen|euros?|pounds?|"
+                     r"yuan|rubles?|roubles?|tons?|tonnes?)\b", re.IGNORECASE)
 _HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "how long": _DURATION.search, "how much": _AMOUNT.search}
 
 # "how many Russian entities were impacted" counts "Russian entities": the words up to the verb.
 _COUNTED = re.compile(r"\bhow many\s+((?:(?!(?:do|does|did|will|would|were|was|are|is|have|has|had|can|could|"
-                      r"should|in|of|at|on|besides|except|apart|other|than|from|for|with|by|to|the|that|which|who)\b)"
+                      r"should|in|of|at|on|besides|except|apart|than|from|for|with|by|to|the|that|which|who)\b)"
                       r"[\w-]+\s*){1,3})", re.IGNORECASE)
 WHEN_WINDOW = 12  # words around a date where what it dates may stand ("the summit …, which will be held on July 11-12")
 COUNTED_WINDOW = 4  # words around a number where the counted thing may stand ("31 member states")
@@ -104,18 +110,16 @@ _SPEAKER_QUESTION = re.compile(
     r"^\W*(?:and\s+)?what\s+(?:did|does|do|has|have|had)\s+(?P<speaker>.+?)\s+"
     r"(?:say|said|think|thought|believe|feel|want|warn|claim|argue|suggest|make of|report|tell|announce|mean)\b",
     re.IGNORECASE)
-# "How did Taiwan react…", "Did Berlin back the idea…", "What is Seoul's position on…": a view asked of
-# someone as much as "what did they say"; what another party said is no answer.
+# "How did Taiwan react…", "What is Seoul's position on…": a view asked of someone as much as "what did
+# they say"; what another party said is no answer. ("Did Turkey approve…" asks as often for an act.)
 # Only a name is read as the one asked (the US State Department, Taiwan): "Does the plan have support…" asks
 # nothing of "the plan have".
 _NAMED = r"(?:the\s+)?[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2}"
 _VIEW_QUESTION = re.compile(
-    rf"^\W*(?:[Aa]nd\s+)?[Hh]ow\s+(?:did|does|do|has|have|had|will|would)\s+(?P<reacting>{_NAMED})\s+"
-    r"(?:react|respond|reply|view|see|regard|take|feel about)\b|"
-    rf"^\W*(?:[Aa]nd\s+)?(?:[Dd]id|[Dd]oes|[Dd]o|[Hh]as|[Hh]ave|[Hh]ad|[Ww]ill|[Ww]ould)\s+(?P<backing>{_NAMED})\s+"
-    r"(?:back|support|oppose|welcome|endorse|object|reject|approve|criticise|criticize|condemn|favou?r)\b|"
-    rf"^\W*(?:[Aa]nd\s+)?[Ww]hat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?P<holding>{_NAMED})(?:'s|’s)\s+"
-    r"(?:view|views|position|stance|reaction|response|take|opinion|attitude)\b")
+    rf"^\W*(?:(?:[Aa]nd|[Bb]ut|[Ss]o)\s+)?[Hh]ow\s+(?:did|does|do|has|have|had|will|would)\s+(?P<reacting>{_NAMED})"
+    r"\s+(?:react(?:ed|s)?|respond(?:ed|s)?|repl(?:y|ied|ies)|view(?:ed|s)?|regard(?:ed|s)?|feel about)\b|"
+    rf"^\W*(?:(?:[Aa]nd|[Bb]ut|[Ss]o)\s+)?[Ww]hat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?P<holding>{_NAMED})"
+    r"(?:'s|’s|’|')\s+(?:view|views|position|stance|reaction|response|take|opinion|attitude)\b")
 # "…, according to Nakamura?" and "In Nakamura's view, …" ask for a named source's words as much.
 _ATTRIBUTED_QUESTION = re.compile(
     r"\b[Aa]ccording to\s+(?:the\s+)?(?P<speaker>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})|"
@@ -141,7 +145,7 @@ PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Weste
 # News prose lets a capital speak for its government ("Beijing told the UN…", "Moscow warned"): what
 # Beijing thinks is also what China, its ministries and its officials say. A gazetteer, not a model: the
 # capitals of the countries such news is about.
-CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washington": "United States",
+_CAPITAL_CITIES = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washington": "United States",
             "seoul": "South Korea", "pyongyang": "North Korea", "kyiv": "Ukraine", "kiev": "Ukraine",
             "london": "Britain", "paris": "France", "berlin": "Germany", "rome": "Italy", "madrid": "Spain",
             "ottawa": "Canada", "canberra": "Australia", "wellington": "New Zealand", "new delhi": "India",
@@ -149,12 +153,23 @@ CAPITALS = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washingto
             "islamabad": "Pakistan", "tehran": "Iran", "ankara": "Turkey", "riyadh": "Saudi Arabia",
             "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
             "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
-            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico",
-            # seats of government, which speak for theirs as much
-            "kremlin": "Russia", "white house": "United States", "pentagon": "United States",
-            "downing street": "Britain", "elysee": "France", "élysée": "France", "zhongnanhai": "China"}
+            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
+# Seats of government speak for theirs as much ("the Kremlin said").
+_SEATS = {"kremlin": "Russia", "white house": "United States", "pentagon": "United States",
+          "downing street": "Britain", "elysee": "France", "élysée": "France", "zhongnanhai": "China"}
+CAPITALS = {**_CAPITAL_CITIES, **_SEATS}
+_COUNTRY_WORDS = frozenset(w for country in CAPITALS.values() for w in country.lower().split()) | \
+    frozenset(k for k in CAPITALS if " " not in k)
 _CAPITAL_TERMS = {term: country for capital, country in CAPITALS.items() if len(term_list := terms(capital)) == 1
                   for term in term_list}  # as a question's terms have them ("beij" for Beijing)
+# Demonyms no suffix rule makes (rag/asked.py's `_name_forms` makes "Russian", "Japanese", "Chinese").
+_DEMONYMS = {"france": ("French",), "britain": ("British",), "united kingdom": ("British",),
+             "united states": ("US", "U.S.", "American", "Americans"), "netherlands": ("Dutch",),
+             "switzerland": ("Swiss",), "turkey": ("Turkish",), "poland": ("Polish",), "spain": ("Spanish",),
+             "denmark": ("Danish",), "sweden": ("Swedish",), "finland": ("Finnish",), "greece": ("Greek",),
+             "thailand": ("Thai",), "philippines": ("Philippine", "Filipino"), "vietnam": ("Vietnamese",),
+             "pakistan": ("Pakistani",), "israel": ("Israeli",), "iran": ("Iranian",), "iraq": ("Iraqi",),
+             "new zealand": ("New Zealander",), "south korea": ("South Korean",), "north korea": ("North Korean",)}
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 # The last word of a body's name, not a person's: "State Department", "Foreign Ministry", "Global Times".
 _BODY_WORDS = frozenset("department ministry office council agency committee bureau party parliament senate congress "
@@ -342,8 +357,14 @@ def speaker_names(speaker: str) -> list[str]:
     """The names `speaker` goes by: itself, and the country a capital speaks for ("Beijing" → China).
 
     The names after the first are places, whole: "States" alone is no form of the United States."""
-    country = CAPITALS.get(" ".join(speaker.lower().split()))
-    return [speaker, country] if country else [speaker] if speaker else []
+    key = " ".join(speaker.lower().split())
+    country = CAPITALS.get(key)
+    if country:
+        return [speaker, country]
+    # A country speaks through its capital and its people: "Paris thinks…", "French President Macron said".
+    capital = next((c.title() for c, named in CAPITALS.items() if named.lower() == key and c in _CAPITAL_CITIES),
+                   "")
+    return [speaker, *([capital] if capital else []), *_DEMONYMS.get(key, ())] if speaker else []
 
 
 def _speaker_forms(speaker: str) -> list[str]:
@@ -354,15 +375,19 @@ def _speaker_forms(speaker: str) -> list[str]:
     capital for its country.
     """
     names = speaker_names(speaker)
-    return [form for n, name in enumerate(names) for form in _name_forms(name, place=n > 0)]
+    return [form for n, name in enumerate(names)
+            for form in _name_forms(name, place=n > 0 or " ".join(name.lower().split()) in CAPITALS)]
 
 
 def _name_forms(speaker: str, place: bool = False) -> list[str]:
     words = speaker.split()
     # A person is written by one name later ("Li" for Li Shangfu); "South" is no short form of South Korea,
-    # nor "US" or "Department" of the US State Department, which is "the State Department" later.
+    # nor "US" or "Department" of the US State Department, which is "the State Department" later, while
+    # the Xinhua News Agency is "Xinhua".
     if words[-1].lower() in _BODY_WORDS:
-        forms = [speaker, " ".join(words[1:])] if len(words) > 2 else [speaker]
+        placed = words[0].isupper() or words[0].lower() in _COUNTRY_WORDS
+        forms = [speaker] + ([" ".join(words[1:])] if placed and len(words) > 2 else
+                             [words[0]] if not placed and len(words) > 2 else [])
     elif len(words) == 1 or place or words[0].capitalize() in PLACE_OPENERS:
         forms = [speaker]
     else:
@@ -370,7 +395,9 @@ def _name_forms(speaker: str, place: bool = False) -> list[str]:
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
         forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
-    return [r"(?i:" + r"\s+".join(re.escape(word) for word in form.split()) + ")" for form in dict.fromkeys(forms)]
+    # "US" is matched as written, never as the pronoun "us".
+    return [(r"(?:" if form.replace(".", "").isupper() else r"(?i:") + r"\s+".join(re.escape(word) for word in form.split())
+            + ")" for form in dict.fromkeys(forms)]
 
 
 def refusal(asked_for: Asked, mentioned: list[str]) -> str:
