@@ -354,13 +354,14 @@ def _speaker_patterns(speaker: str) -> tuple[re.Pattern[str], tuple[re.Pattern[s
 
 
 def speaker_names(speaker: str) -> list[str]:
-    """The names `speaker` goes by: itself, and the country a capital speaks for ("Beijing" → China).
+    """The names `speaker` goes by: itself; the country a capital or a seat of government speaks for, and
+    that country's people ("Paris" → France, French); a country's capital and people ("France" → Paris).
 
     The names after the first are places, whole: "States" alone is no form of the United States."""
     key = " ".join(speaker.lower().split())
     country = CAPITALS.get(key)
     if country:
-        return [speaker, country]
+        return [speaker, country, *_DEMONYMS.get(country.lower(), ())]
     # A country speaks through its capital and its people: "Paris thinks…", "French President Macron said".
     capital = next((c.title() for c, named in CAPITALS.items() if named.lower() == key and c in _CAPITAL_CITIES),
                    "")
