@@ -169,7 +169,9 @@ _DEMONYMS = {"france": ("French",), "britain": ("British",), "united kingdom": (
              "denmark": ("Danish",), "sweden": ("Swedish",), "finland": ("Finnish",), "greece": ("Greek",),
              "thailand": ("Thai",), "philippines": ("Philippine", "Filipino"), "vietnam": ("Vietnamese",),
              "pakistan": ("Pakistani",), "israel": ("Israeli",), "iran": ("Iranian",), "iraq": ("Iraqi",),
-             "new zealand": ("New Zealander",), "south korea": ("South Korean",), "north korea": ("North Korean",)}
+             "new zealand": ("New Zealander",), "south korea": ("South Korean",), "north korea": ("North Korean",),
+             "germany": ("German", "Germans"), "italy": ("Italian",), "norway": ("Norwegian",),
+             "hungary": ("Hungarian",), "saudi arabia": ("Saudi",)}
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 # The last word of a body's name, not a person's: "State Department", "Foreign Ministry", "Global Times".
 _BODY_WORDS = frozenset("department ministry office council agency committee bureau party parliament senate congress "
