@@ -31,19 +31,19 @@ DATA = Path(__file__).parent / "data"
 # idles (xdist's own order, most tests first, put the 30 s load test last). Seconds of wall time in a
 # quiet `make test`, 2026-11-26; files not listed are short and keep their order after these.
 LONGEST_FILES_FIRST = (
-    "test_reliability_corpus.py",  # 44 s
-    "test_api.py",  # 33
+    "test_api.py",  # 41 s
+    "test_milvus_serving.py",  # 35
     "test_load.py",  # 32
-    "test_milvus_serving.py",  # 32
-    "test_openapi.py",  # 28
-    "test_milvus_store.py",  # 26
+    "test_openapi.py",  # 31
+    "test_milvus_store.py",  # 27
     "test_ui.py",  # 25
-    "test_embedding.py",  # 19
+    "test_reliability_corpus.py",  # 24
+    "test_embedding.py",  # 17
     "test_security.py",  # 16
-    "test_index.py",  # 16
-    "test_followups.py",  # 14
-    "test_wiki.py",  # 11
+    "test_wiki.py",  # 8
+    "test_followups.py",  # 7
     "test_embed.py",  # 7
+    "test_index.py",  # 6
 )
 
 
@@ -100,30 +100,32 @@ def copy_current_build(source: Path, target: Path) -> bool:
     return True
 
 
-# Tests that rebuild an index to check a build's atomicity, locking or recovery do it over two of the
-# articles: what they check does not depend on how many there are, and a rebuild of two takes half the
-# time of five. Macron's article answers the question they ask ("Who opposed the Tokyo office?").
+# Tests that rebuild an index to check a build's atomicity, locking or recovery do it over one article:
+# what they check does not depend on how many there are, and a rebuild of the shortest article (117 texts
+# to embed) takes a third of the time of two. It answers the question they ask ("Who opposed the Tokyo
+# office?", China's editorial). The tests of what `index` and `app.py` print over several articles use two.
+SMALL_CORPUS = ("004_089e00b1afc4a471.txt",)
 TWO_ARTICLES = ("000_8a9c36b7067f3b95.txt", "004_089e00b1afc4a471.txt")
 
 
 @pytest.fixture(scope="session")
-def two_article_index(settings: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings over two of the articles, with their index built once per test run."""
-    root = tmp_path_factory.mktemp("two-articles")
+def small_index(settings: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings over `SMALL_CORPUS`, with its index built once per test run."""
+    root = tmp_path_factory.mktemp("small")
     (root / "corpus").mkdir()
-    for name in TWO_ARTICLES:
+    for name in SMALL_CORPUS:
         shutil.copy2(CORPUS / name, root / "corpus" / name)
-    two = settings.replace(corpus_dir=root / "corpus", index_dir=root / "index")
-    ensure_index(two, embedder)
-    return two
+    small = settings.replace(corpus_dir=root / "corpus", index_dir=root / "index")
+    ensure_index(small, embedder)
+    return small
 
 
 @pytest.fixture()
-def small_built(two_article_index: Settings, tmp_path: Path) -> Settings:
-    """A writable copy of the two-article corpus and of its index, as `built` is of the whole corpus."""
-    shutil.copytree(two_article_index.corpus_dir, tmp_path / "corpus")
-    shutil.copytree(two_article_index.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns(".lock"))
-    return two_article_index.replace(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+def small_built(small_index: Settings, tmp_path: Path) -> Settings:
+    """A writable copy of the small corpus and of its index, as `built` is of the whole corpus."""
+    shutil.copytree(small_index.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(small_index.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns(".lock"))
+    return small_index.replace(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
 @pytest.fixture(scope="session")

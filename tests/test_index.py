@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_CORPUS
 
 from rag.config import Settings
 from rag.corpus import load_corpus
@@ -19,10 +20,10 @@ from rag.schema import IndexCorruptError, IndexMissingError, StaleIndexError
 
 def test_first_build_says_why_and_records_what_it_was_built_from(settings: Settings, embedder: Embedder,
                                                                 tmp_path: Path):
-    # Two of the articles, from an empty folder: what a first build says does not depend on their number.
+    # One article, from an empty folder: what a first build says does not depend on how many there are.
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("000_8a9c36b7067f3b95.txt", "004_089e00b1afc4a471.txt"):
+    for name in SMALL_CORPUS:
         shutil.copy2(settings.corpus_dir / name, corpus / name)
     settings = settings.replace(corpus_dir=corpus, index_dir=tmp_path / "index")
     report = ensure_index(settings, embedder)
@@ -33,7 +34,7 @@ def test_first_build_says_why_and_records_what_it_was_built_from(settings: Setti
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     assert manifest["chunking"]["chunk_size"] == settings.chunk_size
-    assert manifest["counts"]["documents"] == 2
+    assert manifest["counts"]["documents"] == len(SMALL_CORPUS)
     assert manifest["faiss"]["type"] == "IndexFlatIP"
     assert {"faiss-cpu", "sentence-transformers", "bm25s"} <= set(manifest["libraries"])
     assert len(manifest["key"]["corpus_fingerprint"]) == 64

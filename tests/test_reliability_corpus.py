@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TWO_ARTICLES, publish_copy
+from conftest import SMALL_CORPUS, publish_copy
 
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import MAX_FILE_BYTES, load_corpus
@@ -54,8 +54,8 @@ def test_symlink_outside_the_corpus_is_skipped(corpus_copy: Path, tmp_path: Path
 
 
 def test_bom_and_crlf_keep_offsets_exact(corpus_copy: Path, embedder: Embedder, tmp_path: Path):
-    for path in corpus_copy.iterdir():  # the BOM article beside one plain one: a build of two
-        if path.name not in TWO_ARTICLES:
+    for path in corpus_copy.iterdir():  # the BOM article alone: a build of one
+        if path.name not in SMALL_CORPUS:
             path.unlink()
     text = (corpus_copy / REAL).read_text(encoding="utf-8").replace("\n", "\r\n")
     (corpus_copy / REAL).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))

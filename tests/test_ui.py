@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import httpx
 import pytest
+from conftest import SMALL_CORPUS
 from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, ask_in_page, serve_files, start_app
 
 from rag.api import create_app
@@ -276,11 +277,11 @@ HOSTILE_QUESTION = ('<img src="http://203.0.113.7/q.png" onerror="window.__pwned
 
 @pytest.fixture(scope="module")
 def hostile_server(settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """A corpus of one hostile article and two real ones, its own index, its own server."""
+    """A corpus of one hostile article and a real one, its own index, its own server."""
     root = tmp_path_factory.mktemp("hostile")
     corpus = root / "corpus"
     corpus.mkdir()
-    for name in ("000_8a9c36b7067f3b95.txt", "004_089e00b1afc4a471.txt"):
+    for name in SMALL_CORPUS:
         shutil.copy(PROJECT_ROOT / "corpus" / name, corpus / name)
     (corpus / "999_hostile.txt").write_text(HOSTILE_ARTICLE, encoding="utf-8")
     (corpus / "999_hostile.json").write_text(json.dumps(HOSTILE_META), encoding="utf-8")
