@@ -157,7 +157,9 @@ _CAPITAL_CITIES = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "wa
 # Seats of government speak for theirs as much ("the Kremlin said").
 _SEATS = {"kremlin": "Russia", "white house": "United States", "pentagon": "United States",
           "downing street": "Britain", "elysee": "France", "élysée": "France", "zhongnanhai": "China"}
-CAPITALS = {**_CAPITAL_CITIES, **_SEATS}
+# Other names of a country, which an article may never use ("America's top general" is the US's).
+_ALIASES = {"america": "United States", "britain": "United Kingdom", "holland": "Netherlands"}
+CAPITALS = {**_CAPITAL_CITIES, **_SEATS, **_ALIASES}
 _COUNTRY_WORDS = frozenset(w for country in CAPITALS.values() for w in country.lower().split()) | \
     frozenset(k for k in CAPITALS if " " not in k)
 _CAPITAL_TERMS = {term: country for capital, country in CAPITALS.items() if len(term_list := terms(capital)) == 1

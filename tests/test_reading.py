@@ -220,6 +220,7 @@ def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
     ("France", "Paris thinks that NATO should not expand.", True),
     ("Paris", "French President Emmanuel Macron had expressed his opposition.", True),
     ("Berlin", "German Chancellor Olaf Scholz said the plan was fine.", True),
+    ("America", "The US must be careful, Milley said.", True),  # another name of a country
     ("United States", "The US said it would not.", True),
     ("United States", "He told us nothing.", False),
     ("Foreign Ministry", "The ministry said nothing.", False),
