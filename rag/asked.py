@@ -71,14 +71,15 @@ _ASKS = (
     ("how much", re.compile(r"\bhow much\b(?=.*\b(?:money|spend\w*|spent|cost\w*|pay\w*|paid|invest\w*|budget\w*|"
                             r"fund\w*|worth|earn\w*|price\w*|charge\w*)\b)", re.IGNORECASE)),
     ("how many", re.compile(r"\bhow (many|much)\b|\bwhat (number|percentage|share|amount)\b|" + _MEASURE, re.IGNORECASE)),
-    ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bhow long (?:ago|until|till|before)\b|\bwhat (year|date|day|month|time)\b|\bsince when\b|"
-                        r"\bby when\b|\bwhich (year|date|day|month)\b", re.IGNORECASE)),
+    ("when", re.compile(r"^\W*(and\s+|but\s+|so\s+)?when\b|\bhow long (?:ago|until|till|before)\b|"
+                        r"\bwhat (year|date|day|month|time)\b|\bsince when\b|\bby when\b|"
+                        r"\bwhich (year|date|day|month)\b", re.IGNORECASE)),
     ("where", re.compile(r"^\W*(and\s+|but\s+|so\s+)?where\b|\b(in|at) which (city|country|place)\b",
                          re.IGNORECASE)),
     ("who", re.compile(r"^\W*(and\s+|but\s+|so\s+)?(who|whom)\b", re.IGNORECASE)),
     ("why", re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bfor what reason\b|\bhow come\b|\bwhat for\s*\?|"
-                       r"\bwhat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(?:point|purposes?|aims?|goals?|reasons?)\s+"
-                       r"(?:of|behind)\b(?!\s+(?:contact|view|order)\b)",
+                       r"\bwhat(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+the\s+"
+                       r"(?:point|purposes?|aims?|goals?|reasons?)\s+(?:of|behind)\b(?!\s+(?:contact|view|order)\b)",
                        re.IGNORECASE)),
 )
 # "Why…?" is answered by a cause or a purpose, which news prose marks in few ways: "because", "aimed at",
@@ -146,14 +147,14 @@ PLACE_OPENERS = frozenset("North South East West Northern Southern Eastern Weste
 # Beijing thinks is also what China, its ministries and its officials say. A gazetteer, not a model: the
 # capitals of the countries such news is about.
 _CAPITAL_CITIES = {"beijing": "China", "moscow": "Russia", "tokyo": "Japan", "washington": "United States",
-            "seoul": "South Korea", "pyongyang": "North Korea", "kyiv": "Ukraine", "kiev": "Ukraine",
-            "london": "Britain", "paris": "France", "berlin": "Germany", "rome": "Italy", "madrid": "Spain",
-            "ottawa": "Canada", "canberra": "Australia", "wellington": "New Zealand", "new delhi": "India",
-            "taipei": "Taiwan", "manila": "Philippines", "hanoi": "Vietnam", "jakarta": "Indonesia",
-            "islamabad": "Pakistan", "tehran": "Iran", "ankara": "Turkey", "riyadh": "Saudi Arabia",
-            "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
-            "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
-            "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
+                   "seoul": "South Korea", "pyongyang": "North Korea", "kyiv": "Ukraine", "kiev": "Ukraine",
+                   "london": "Britain", "paris": "France", "berlin": "Germany", "rome": "Italy", "madrid": "Spain",
+                   "ottawa": "Canada", "canberra": "Australia", "wellington": "New Zealand", "new delhi": "India",
+                   "taipei": "Taiwan", "manila": "Philippines", "hanoi": "Vietnam", "jakarta": "Indonesia",
+                   "islamabad": "Pakistan", "tehran": "Iran", "ankara": "Turkey", "riyadh": "Saudi Arabia",
+                   "jerusalem": "Israel", "cairo": "Egypt", "warsaw": "Poland", "stockholm": "Sweden",
+                   "helsinki": "Finland", "oslo": "Norway", "copenhagen": "Denmark", "vilnius": "Lithuania",
+                   "budapest": "Hungary", "minsk": "Belarus", "brasilia": "Brazil", "mexico city": "Mexico"}
 # Seats of government speak for theirs as much ("the Kremlin said").
 _SEATS = {"kremlin": "Russia", "white house": "United States", "pentagon": "United States",
           "downing street": "Britain", "elysee": "France", "élysée": "France", "zhongnanhai": "China"}
@@ -164,7 +165,7 @@ _COUNTRY_WORDS = frozenset(w for country in CAPITALS.values() for w in country.l
     frozenset(k for k in CAPITALS if " " not in k)
 _CAPITAL_TERMS = {term: country for capital, country in CAPITALS.items() if len(term_list := terms(capital)) == 1
                   for term in term_list}  # as a question's terms have them ("beij" for Beijing)
-# Demonyms no suffix rule makes (rag/asked.py's `_name_forms` makes "Russian", "Japanese", "Chinese").
+# Demonyms no suffix rule makes (`_name_forms` makes "Russian", "Japanese", "Chinese").
 _DEMONYMS = {"france": ("French",), "britain": ("British",), "united kingdom": ("British",),
              "united states": ("US", "U.S.", "American", "Americans"), "netherlands": ("Dutch",),
              "switzerland": ("Swiss",), "turkey": ("Turkish",), "poland": ("Polish",), "spain": ("Spanish",),
@@ -174,6 +175,9 @@ _DEMONYMS = {"france": ("French",), "britain": ("British",), "united kingdom": (
              "new zealand": ("New Zealander",), "south korea": ("South Korean",), "north korea": ("North Korean",),
              "germany": ("German", "Germans"), "italy": ("Italian",), "norway": ("Norwegian",),
              "hungary": ("Hungarian",), "saudi arabia": ("Saudi",)}
+_CAPITAL_OF: dict[str, str] = {}
+for _city, _country in _CAPITAL_CITIES.items():
+    _CAPITAL_OF.setdefault(_country.lower(), _city.title())  # Kyiv, not Kiev
 _PRONOUNS = frozenset("he she it they him her them his its their this that these those".split())
 # The last word of a body's name, not a person's: "State Department", "Foreign Ministry", "Global Times".
 _BODY_WORDS = frozenset("department ministry office council agency committee bureau party parliament senate congress "
@@ -367,9 +371,8 @@ def speaker_names(speaker: str) -> list[str]:
     if country:
         return [speaker, country, *_DEMONYMS.get(country.lower(), ())]
     # A country speaks through its capital and its people: "Paris thinks…", "French President Macron said".
-    capital = next((c.title() for c, named in CAPITALS.items() if named.lower() == key and c in _CAPITAL_CITIES),
-                   "")
-    return [speaker, *([capital] if capital else []), *_DEMONYMS.get(key, ())] if speaker else []
+    capital = [_CAPITAL_OF[key]] if key in _CAPITAL_OF else []
+    return [speaker, *capital, *_DEMONYMS.get(key, ())] if speaker else []
 
 
 def _speaker_forms(speaker: str) -> list[str]:
@@ -401,8 +404,8 @@ def _name_forms(speaker: str, place: bool = False) -> list[str]:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
         forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
     # "US" is matched as written, never as the pronoun "us".
-    return [(r"(?:" if form.replace(".", "").isupper() else r"(?i:") + r"\s+".join(re.escape(word) for word in form.split())
-            + ")" for form in dict.fromkeys(forms)]
+    return [(r"(?:" if form.replace(".", "").isupper() else r"(?i:")
+            + r"\s+".join(re.escape(word) for word in form.split()) + ")" for form in dict.fromkeys(forms)]
 
 
 def refusal(asked_for: Asked, mentioned: list[str]) -> str:
@@ -420,7 +423,8 @@ def _listed(names: list[str]) -> str:
 
 
 def _possessive(name: str) -> str:
-    return name + ("’" if name.endswith("s") else "’s") if "’" in name else name + ("'" if name.endswith("s") else "'s")
+    mark = "’" if "’" in name else "'"  # as the reader wrote it
+    return name + mark if name.endswith("s") else name + mark + "s"
 
 
 def _strip_article(text: str) -> str:
