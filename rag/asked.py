@@ -375,16 +375,24 @@ def speaker_names(speaker: str) -> list[str]:
     return [speaker, *capital, *_DEMONYMS.get(key, ())] if speaker else []
 
 
-def _speaker_forms(speaker: str) -> list[str]:
-    """Patterns for the ways an article writes `speaker`, matched in any case (a reader may type "china").
+def written_forms(speaker: str) -> list[str]:
+    """The ways an article may write `speaker`: the speaker check (`speaks`) and the retriever's speaker
+    ranking both read these.
 
     Later mentions use one name ("Hatoyama" for Yukio Hatoyama, "Li" for Li Shangfu), a country
     speaks through its people and offices ("Russian Foreign Minister…", "Chinese officials"), and a
     capital for its country.
     """
     names = speaker_names(speaker)
-    return [form for n, name in enumerate(names)
-            for form in _name_forms(name, place=n > 0 or " ".join(name.lower().split()) in CAPITALS)]
+    return list(dict.fromkeys(form for n, name in enumerate(names)
+                              for form in _name_forms(name, place=n > 0 or " ".join(name.lower().split()) in CAPITALS)))
+
+
+def _speaker_forms(speaker: str) -> list[str]:
+    """`written_forms` as patterns, matched in any case (a reader may type "china"); "US" is matched as
+    written, never as the pronoun "us"."""
+    return [(r"(?:" if form.replace(".", "").isupper() else r"(?i:")
+            + r"\s+".join(re.escape(word) for word in form.split()) + ")" for form in written_forms(speaker)]
 
 
 def _name_forms(speaker: str, place: bool = False) -> list[str]:
@@ -403,9 +411,7 @@ def _name_forms(speaker: str, place: bool = False) -> list[str]:
     if len(words) == 1 and len(speaker) >= 5:
         stem = speaker[:-1] if speaker[-1].lower() in "aeiou" else speaker
         forms += [speaker + "n", speaker + "ns", stem + "ese", stem + "ian", stem + "ians"]
-    # "US" is matched as written, never as the pronoun "us".
-    return [(r"(?:" if form.replace(".", "").isupper() else r"(?i:")
-            + r"\s+".join(re.escape(word) for word in form.split()) + ")" for form in dict.fromkeys(forms)]
+    return forms
 
 
 def refusal(asked_for: Asked, mentioned: list[str]) -> str:

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 import faiss
 import numpy as np
 
-from rag.asked import asked, speaker_names, without_attribution
+from rag.asked import asked, written_forms, without_attribution
 from rag.attribution import scope_starts
 from rag.embedding import Embedder
 from rag.chunk_store import ChunkStore
@@ -94,17 +94,10 @@ class Retriever:
         Neither ranking finds them otherwise: the name is often a paragraph or two away from the words that
         answer ("He also expressed…"), so BM25 misses it and the dense vector of a quote never had it.
         """
-        names = speaker_names(asked(question).speaker)
-        if not names:
-            return []
-        # Later mentions use one of the names: "Kashin" for Vasily Kashin, "Li" for Li Shangfu. A capital
-        # speaks for its country ("Beijing" → China), named whole: "United" alone is not the United States.
-        words = names[0].split()
-        held = [self._attributed.holding(t) for word in dict.fromkeys((words[0], words[-1])) for t in terms(word)]
-        for country in names[1:]:
-            country_terms = terms(country)
-            if country_terms:
-                held.append(frozenset.intersection(*map(self._attributed.holding, country_terms)))
+        # The names the speaker check reads, each whole: "Kashin" for Vasily Kashin, China for Beijing, and
+        # "United" alone is not the United States.
+        held = [frozenset.intersection(*map(self._attributed.holding, form_terms))
+                for form in written_forms(asked(question).speaker) if (form_terms := terms(form))]
         ids = sorted(frozenset().union(*held))[:MAX_ATTRIBUTED]
         if not ids:
             return []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.asked import Asked, asked, holds, refusal, speaks
+from rag.asked import Asked, asked, holds, refusal, speaks, written_forms
 from rag.config import PROJECT_ROOT
 from rag.questions import leans_on_earlier, named_people, read_in_conversation
 from rag.schema import Reading, Turn
@@ -228,6 +228,12 @@ def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
 ])
 def test_a_speaker_speaks_or_is_merely_named(speaker: str, text: str, speaking: bool):
     assert speaks(speaker, text) is speaking
+
+
+def test_the_speaker_check_and_the_speaker_ranking_read_the_same_written_forms():
+    assert written_forms("Li Shangfu") == ["Li Shangfu", "Shangfu", "Li"]
+    assert "US" not in written_forms("US State Department")  # a body is not shortened to one word
+    assert {"Beijing", "China", "Chinese"} <= set(written_forms("Beijing"))
 
 
 def test_a_refusal_names_what_is_missing():
