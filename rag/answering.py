@@ -79,7 +79,7 @@ class Answerer(Protocol):
         ...
 
 
-def _finished(reading: Reading, retrieval: Retrieval, started: float, text: str,
+def finished(reading: Reading, retrieval: Retrieval, started: float, text: str,
               citations: Sequence[Citation] = ()) -> Answer:
     """The answer as every interface shows it: the question as asked, all listed passages, stage timings."""
     timings = dict(retrieval.timings_ms)
@@ -87,6 +87,36 @@ def _finished(reading: Reading, retrieval: Retrieval, started: float, text: str,
     timings["total"] = sum(timings.values())
     return Answer(question=reading.question or reading.text, text=text, citations=tuple(citations),
                   passages=retrieval.passages, refused=not citations, timings_ms=timings)
+
+
+def mentioned_names(store: SentenceStore, question: str) -> list[str]:
+    """The question's names that the articles also use, as the articles write them ("Vasily Kashin")."""
+    names: list[str] = []
+    run: list[str] = []
+    # A reader typing in lower case still names things; one who capitalises names only those.
+    typed_case = question != question.lower()
+    for word in [*_WORD.findall(question), ""]:
+        written = store.names.get(word.lower().removesuffix("'s").removesuffix("’s"))
+        if written and (word[:1].isupper() or not typed_case):
+            run.append(written)
+            continue
+        if run:
+            names.append(" ".join(run))
+            run = []
+    return list(dict.fromkeys(names))
+
+
+def span_words(store: SentenceStore, sentence_id: int) -> int:
+    """The words of the sentence as cited (with the one its colon introduces)."""
+    return sum(word_count(store.sentences[i].clean) for i in store.span_ids(sentence_id))
+
+
+def cite_sentence(store: SentenceStore, n: int, sentence_id: int, url_prefix: str) -> Citation:
+    """Citation `n` for the sentence as cited (with the one its colon introduces): raw[start:end] == text."""
+    ids = store.span_ids(sentence_id)
+    first, last = store.sentences[ids[0]], store.sentences[ids[-1]]
+    return cite(n, store.documents[first.doc_id], first.paragraph, first.start, last.end,
+                " ".join(store.sentences[i].clean for i in ids), url_prefix)
 
 
 @dataclass(frozen=True)
@@ -103,7 +133,8 @@ class _Candidate:
 
 class ExtractiveAnswerer:
     def __init__(self, store: SentenceStore, min_relevance: float = 0.4, min_overlap: float = 0.2,
-                 keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120, url_prefix: str = "") -> None:
+                 keep_ratio: float = 0.9, max_words: int = 60, max_list_words: int = 120, url_prefix: str = "",
+                 documents_noun: str = "articles") -> None:
         self.store = store
         self.min_relevance = min_relevance
         self.min_overlap = min_overlap
@@ -111,16 +142,18 @@ class ExtractiveAnswerer:
         self.max_words = max_words
         self.max_list_words = max_list_words
         self.url_prefix = url_prefix
+        self.documents_noun = documents_noun
 
     def answer(self, reading: Reading, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()
         asked_for = asked(reading.text)
         weights, candidates = self._ranked(reading, retrieval, asked_for)
         if not candidates or not candidates[0].holds_asked:
-            return _finished(reading, retrieval, started, refusal(asked_for, self._mentioned(reading.text)))
+            return finished(reading, retrieval, started, refusal(asked_for, self._mentioned(reading.text),
+                                                                 self.documents_noun))
         citations = [self._cite(n, candidate.sentence_id) for n, candidate
                      in enumerate(self._select(reading.text, candidates, weights, asked_for), start=1)]
-        return _finished(reading, retrieval, started, " ".join(f"{c.clean} [{c.n}]" for c in citations), citations)
+        return finished(reading, retrieval, started, " ".join(f"{c.clean} [{c.n}]" for c in citations), citations)
 
     def evidence(self, reading: Reading, retrieval: Retrieval, limit: int = 8) -> list[Citation]:
         """The `limit` best sentences as citations numbered from 1; empty when none answers the question."""
@@ -147,20 +180,7 @@ class ExtractiveAnswerer:
         return weights, [lead] + [c for c in candidates if c is not lead]
 
     def _mentioned(self, question: str) -> list[str]:
-        """The question's names that the articles also use, as the articles write them ("Vasily Kashin")."""
-        names: list[str] = []
-        run: list[str] = []
-        # A reader typing in lower case still names things; one who capitalises names only those.
-        typed_case = question != question.lower()
-        for word in [*_WORD.findall(question), ""]:
-            written = self.store.names.get(word.lower().removesuffix("'s").removesuffix("’s"))
-            if written and (word[:1].isupper() or not typed_case):
-                run.append(written)
-                continue
-            if run:
-                names.append(" ".join(run))
-                run = []
-        return list(dict.fromkeys(names))
+        return mentioned_names(self.store, question)
 
     def _weights(self, reading: Reading) -> dict[str, float]:
         idf, unseen = self.store.idf, self.store.unseen_idf
@@ -314,14 +334,10 @@ class ExtractiveAnswerer:
         return chosen
 
     def _words(self, sentence_id: int) -> int:
-        return sum(word_count(self.store.sentences[i].clean) for i in self.store.span_ids(sentence_id))
+        return span_words(self.store, sentence_id)
 
     def _cite(self, n: int, sentence_id: int) -> Citation:
-        sentences = self.store.sentences
-        ids = self.store.span_ids(sentence_id)
-        first, last = sentences[ids[0]], sentences[ids[-1]]
-        return cite(n, self.store.documents[first.doc_id], first.paragraph, first.start, last.end,
-                    " ".join(sentences[i].clean for i in ids), self.url_prefix)
+        return cite_sentence(self.store, n, sentence_id, self.url_prefix)
 
     def _repeats(self, candidate: _Candidate, chosen: list[_Candidate]) -> bool:
         vectors = self.store.vectors
@@ -357,15 +373,16 @@ class LLMAnswerer:
         self.api_key = api_key
         self.timeout_s = timeout_s
         self.sources = sources
+        self.refused = refusal(Asked(), [], evidence_source.documents_noun)
 
     def answer(self, reading: Reading, retrieval: Retrieval) -> Answer:
         started = time.perf_counter()
         given = self.evidence_source.evidence(reading, retrieval, limit=self.sources)
         if not given:
-            return _finished(reading, retrieval, started, REFUSAL)
+            return finished(reading, retrieval, started, self.refused)
         reply = self._complete(self._messages(reading.text, reading.context, given))
         text, citations = _keep_cited(reply, given)
-        return _finished(reading, retrieval, started, text if citations else REFUSAL, citations)
+        return finished(reading, retrieval, started, text if citations else self.refused, citations)
 
     def _messages(self, question: str, context: str, given: list[Citation]) -> list[dict[str, str]]:
         sources = "\n".join(f"[{c.n}] ({c.title}) {json.dumps(c.clean, ensure_ascii=False)}" for c in given)

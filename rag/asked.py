@@ -414,14 +414,15 @@ def _name_forms(speaker: str, place: bool = False) -> list[str]:
     return forms
 
 
-def refusal(asked_for: Asked, mentioned: list[str]) -> str:
-    """The refusal text: what is missing, and what the articles do mention, when that is known."""
+def refusal(asked_for: Asked, mentioned: list[str], documents: str = "articles") -> str:
+    """The refusal text: what is missing, and what the documents (the corpus's own word for them: articles,
+    pages) do mention, when that is known."""
     what = asked_for.missing
     if not what:
-        return f"The articles don't say. {REFUSAL_TAIL}"
+        return f"The {documents} don't say. {REFUSAL_TAIL}"
     if mentioned:
-        return f"The articles mention {_listed(mentioned)} but don't {what}. {REFUSAL_TAIL}"
-    return f"The articles don't {what}. {REFUSAL_TAIL}"
+        return f"The {documents} mention {_listed(mentioned)} but don't {what}. {REFUSAL_TAIL}"
+    return f"The {documents} don't {what}. {REFUSAL_TAIL}"
 
 
 def _listed(names: list[str]) -> str:

@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
                                  k=getattr(args, "k", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None))
-        if args.run in (cmd_ask, cmd_eval, cmd_serve):
+        if args.run in (cmd_ask, cmd_eval, cmd_serve, cmd_train, cmd_crossval):
             from rag.retrieval import search_on_one_thread
 
             search_on_one_thread()
@@ -75,6 +75,27 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--nli-model", metavar="DIR", help="local entailment cross-encoder for citation support")
     evaluate.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
     evaluate.set_defaults(run=cmd_eval)
+
+    train = commands.add_parser("train", help="fit the answerer's model to labeled question files")
+    train.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl",
+                       help="labeled question files (docs/EVAL.md); one beside a corpus/ folder is asked of that corpus")
+    train.add_argument("--out", required=True, metavar="FILE.json", help="where to write the model (JSON)")
+    train.set_defaults(run=cmd_train)
+
+    crossval = commands.add_parser("crossval", help="leave-one-set-out cross-validation of the answerer")
+    crossval.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl",
+                          help="labeled question files, two or more; each is answered by a model fitted on the others")
+    crossval.add_argument("--pool", action="append", default=[], metavar="NAME=SET,SET",
+                          help="also print the figures of these sets' questions together; repeatable")
+    crossval.add_argument("--min", action="append", default=[], metavar="SET.METRIC=VALUE",
+                          help="fail (exit 1) when a set's or pool's METRIC is below VALUE; repeatable")
+    crossval.add_argument("--fitted", metavar="MODEL.json",
+                          help="also print this model's figures on every set, marked as fitted (not results)")
+    crossval.add_argument("--rules", action="store_true",
+                          help="also print the hand-set rules answerer's figures (RAG_ANSWERER=extractive)")
+    crossval.add_argument("--ablate", action="store_true",
+                          help="also cross-validate without each group of signals and print what each is worth")
+    crossval.set_defaults(run=cmd_crossval)
 
     milvus = commands.add_parser("milvus-import", help="publish the FAISS index as a new build in Milvus")
     milvus.add_argument("--uri", help="Milvus address, e.g. http://127.0.0.1:19530, or milvus-lite:FILE.db "
@@ -232,6 +253,132 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.evaluation.crossval import Workbench
+
+    sets = _labeled_sets(args.questions)
+    bench = Workbench(settings)
+    try:
+        model = bench.fit(sets)
+    finally:
+        bench.close()
+    model.save(Path(args.out))
+    counts = ", ".join(f"{t.path} ({t.questions})" for t in model.trained_on)
+    print(f"fitted  {args.out} on {sum(t.questions for t in model.trained_on)} questions: {counts}")
+    return 0
+
+
+def _labeled_sets(paths: Sequence[str]) -> list:
+    from rag.evaluation.crossval import labeled_set
+
+    sets = [labeled_set(Path(p)) for p in paths]
+    names = Counter(s.name for s in sets)
+    twice = [name for name, n in names.items() if n > 1]
+    if twice:
+        raise QuestionFileError(f"two question files are both called {twice[0]!r}; give each set its own file name")
+    return sets
+
+
+def cmd_crossval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.evaluation.crossval import Workbench, cross_validate, figures, pooled, table
+    from rag.learned import load_model
+
+    sets = _labeled_sets(args.questions)
+    if len(sets) < 2:
+        print("error: cross-validation needs two or more question files; each is answered by a model fitted "
+              "on the others", file=sys.stderr)
+        return EXIT_ERROR
+    pools = _pools(args.pool, [s.name for s in sets])
+    limits = [(f"{where}.{metric}", value) for where, metric, value in _set_limits(args.min, [*sets, *pools])]
+    fitted = load_model(Path(args.fitted)) if args.fitted else None
+    bench = Workbench(settings)
+    try:
+        reports = cross_validate(bench, sets)
+
+        def rows_of(got: dict) -> dict:
+            rows = {name: (len(got[name].results), figures(got[name])) for name in got}
+            for pool, members in pools.items():
+                rows[f"{pool} (pooled)"] = (sum(len(got[m].results) for m in members), pooled(got, members))
+            return rows
+
+        rows = rows_of(reports)
+        print("Leave-one-set-out cross-validation: each set answered by a model fitted on all the others\n")
+        print(table(rows))
+        if fitted is not None:
+            print(f"\nFitted, not results: {args.fitted} answering sets it was fitted on\n")
+            print(table(rows_of({s.name: bench.answer_with(fitted, s) for s in sets})))
+        if args.rules:
+            print("\nThe hand-set rules answerer (tuned by hand on several of these sets)\n")
+            print(table(rows_of({s.name: bench.answer_by_rules(s) for s in sets})))
+        if args.ablate:
+            print("\n" + _ablation(bench, sets, pools, rows))
+    finally:
+        bench.close()
+    values = {f"{name.removesuffix(' (pooled)')}.{metric}": value
+              for name, (_, figures_of) in rows.items() for metric, value in figures_of.items()}
+    failures = [f"{name} = {values[name]:.3f} is below its floor {floor:g}" if values.get(name) is not None
+                else f"{name} has no value, so its floor {floor:g} cannot be met"
+                for name, floor in limits if values.get(name) is None or values[name] < floor]
+    for failure in failures:
+        print(f"FAIL {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _pools(specs: Sequence[str], names: Sequence[str]) -> dict[str, list[str]]:
+    pools = {}
+    for spec in specs:
+        pool, _, members = spec.partition("=")
+        listed = [m.strip() for m in members.split(",") if m.strip()]
+        unknown = [m for m in listed if m not in names]
+        if not pool or not listed or unknown:
+            raise QuestionFileError(f"--pool {spec!r} must be NAME=SET,SET with sets among {', '.join(names)}"
+                                    + (f" ({unknown[0]!r} is none)" if unknown else ""))
+        pools[pool] = listed
+    return pools
+
+
+def _set_limits(specs: Sequence[str], known: Sequence) -> list[tuple[str, str, float]]:
+    from rag.evaluation.floors import parse_limits
+    from rag.evaluation.metrics import METRIC_NAMES
+
+    names = {getattr(k, "name", k) for k in known}
+    limits = []
+    for spec in specs:
+        where, _, rest = spec.partition(".")
+        parsed = parse_limits([rest], "--min") if rest else []
+        if where not in names or not parsed:
+            raise QuestionFileError(f"--min {spec!r} must be SET.METRIC=VALUE, with SET a set or pool "
+                                    f"({', '.join(sorted(names))}) and METRIC one of {', '.join(METRIC_NAMES)}")
+        metric, value = parsed[0]
+        limits.append((where, metric, value))
+    return limits
+
+
+def _ablation(bench, sets, pools, rows) -> str:
+    """Each group of signals left out in turn: the change in the pooled and per-set citation recall and refusals."""
+    from rag.evaluation.crossval import cross_validate, figures, pooled
+    from rag.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
+
+    groups: dict[str, set[str]] = {}
+    for kind in (SENTENCE_GROUPS, ANSWER_GROUPS, FURTHER_GROUPS):
+        for group, names in kind.items():
+            groups.setdefault(group, set()).update(names)
+    targets = [*(f"{p} (pooled)" for p in pools), *(s.name for s in sets)]
+    lines = ["Without each group of signals (change against all signals; citation recall / refusal accuracy):",
+             f"{'group':<16}" + "".join(f"{t:>26}" for t in targets)]
+    for group, names in groups.items():
+        got = cross_validate(bench, sets, frozenset(names))
+        values = {s.name: figures(got[s.name]) for s in sets}
+        values |= {f"{p} (pooled)": pooled(got, members) for p, members in pools.items()}
+        cells = []
+        for t in targets:
+            before = rows[t][1]
+            delta = [(values[t][m] or 0.0) - (before[m] or 0.0) for m in ("citation_recall", "refusal_accuracy")]
+            cells.append(f"{delta[0]:+.3f} / {delta[1]:+.3f}")
+        lines.append(f"{group:<16}" + "".join(f"{c:>26}" for c in cells))
+    return "\n".join(lines)
 
 
 def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:

@@ -24,6 +24,9 @@ _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 # ten minutes outlasts any service manager's patience: a typo, not a choice.
 _RANGES = (("min_relevance", 0.0, 1.5), ("min_overlap", 0.0, 1.0), ("keep_ratio", 0.0, 1.0),
            ("shutdown_grace_s", 0, 600))
+# What refusals call the corpus's documents: one word, as a sentence would use it ("pages", "articles").
+_NOUN = re.compile(r"[^\W\d_][\w-]{0,29}")
+ANSWERERS = ("extractive", "learned", "llm")
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,14 @@ class Settings:
     min_relevance: float = 0.4
     min_overlap: float = 0.2  # share of the question's (idf-weighted) words the best sentence must have
     keep_ratio: float = 0.9
+    # RAG_ANSWERER=learned: the fitted model it answers with (`python -m rag train`); empty: the packaged one.
+    answerer_model: str = ""
+    # The corpus's own word for its documents, as refusals say it: "The pages don't say…".
+    documents_noun: str = "articles"
     max_answer_words: int = 60
     max_list_words: int = 120
     max_question_chars: int = 2000
-    answerer: str = "extractive"  # or "llm"
+    answerer: str = "extractive"  # the hand-set rules; "learned" (a fitted model, `rag.learned`) or "llm"
     llm_url: str = ""  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
     llm_model: str = ""
     llm_api_key: str = ""
@@ -110,8 +117,11 @@ class Settings:
             raise ConfigError(f"model={self.model!r} is not a packaged model; use one of "
                               f"{', '.join(map(repr, KNOWN_MODELS))} (RAG_MODEL), or set RAG_MODEL_PATH "
                               "to a sentence-transformers model folder")
-        if self.answerer not in ("extractive", "llm"):
-            raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive' or 'llm'")
+        if not _NOUN.fullmatch(self.documents_noun):
+            raise ConfigError(f"documents_noun={self.documents_noun!r} is not one word; set RAG_DOCUMENTS_NOUN to "
+                              "what the corpus's documents are called, e.g. pages or articles")
+        if self.answerer not in ANSWERERS:
+            raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive', 'learned' or 'llm'")
         if self.llm_url and not self.llm_url.startswith(("http://", "https://")):
             raise ConfigError(f"llm_url={self.llm_url!r} is no HTTP address; set RAG_LLM_URL to an OpenAI-compatible "
                               "base URL starting with http:// or https://, e.g. http://127.0.0.1:8000/v1")

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from rag import models, thesaurus
+from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
+from rag.learned_answerer import LearnedAnswerer, Ranked
 from rag.config import Settings
 from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
@@ -33,8 +36,8 @@ from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerpri
                            ensure_index, load_embedder, model_sha256, open_index, read_corpus)
 from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
 from rag.retrieval import Retriever
-from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, StaleIndexError,
-                        StoreUnavailableError, Turn)
+from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
+                        StaleIndexError, StoreUnavailableError, Turn)
 from rag.sentence_store import SentenceStore
 
 _log = logging.getLogger(__name__)
@@ -47,15 +50,19 @@ class _State:
     retriever: Retriever
     answerer: Answerer
     names: Names  # the articles' names, for questions typed in lower case (`questions.truecased`)
+    learned: LearnedAnswerer  # the fitted model's answerer: the default's, or the one `ranked` and training read
 
 
 class RAG:
     """Question answering over one corpus and index; thread-safe, shared by all users."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, documents: Sequence[Document] | None = None) -> None:
-        """`documents`, when the caller has just read the corpus (as `open` has), spare reading it again."""
+    def __init__(self, settings: Settings, embedder: Embedder, documents: Sequence[Document] | None = None,
+                 model: LearnedModel | None = None) -> None:
+        """`documents`, when the caller has just read the corpus (as `open` has), spare reading it again;
+        `model`, the answerer's fitted model, defaults to the file RAG_ANSWERER_MODEL names or the packaged one."""
         self.settings = settings
         self.embedder = embedder
+        self._model = model or load_model(Path(settings.answerer_model) if settings.answerer_model else PACKAGED_MODEL)
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
         self._milvus = None  # the link to a shared Milvus (RAG_VECTOR_STORE), made by the first load
         # The model's words: a name of the articles that is one of them ("may") is no name when typed small.
@@ -106,14 +113,26 @@ class RAG:
         retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
         sentences = SentenceStore.from_index(store, by_id, thesaurus.load(models.thesaurus_path()))
-        extractive = ExtractiveAnswerer(sentences, min_relevance=s.min_relevance,
-                                        min_overlap=s.min_overlap, keep_ratio=s.keep_ratio,
-                                        max_words=s.max_answer_words, max_list_words=s.max_list_words,
-                                        url_prefix=s.public_url or s.root_path)
-        answerer: Answerer = extractive
+        learned = self._learned(sentences)
+        return _State(by_id, store, retriever, self._answerer(sentences, learned),
+                      Names.of(sentences.name_words, self._vocabulary), learned)
+
+    def _learned(self, sentences: SentenceStore) -> LearnedAnswerer:
+        s = self.settings
+        return LearnedAnswerer(sentences, self._model, max_words=s.max_answer_words, max_list_words=s.max_list_words,
+                               url_prefix=s.public_url or s.root_path, documents_noun=s.documents_noun)
+
+    def _answerer(self, sentences: SentenceStore, learned: LearnedAnswerer) -> Answerer:
+        s = self.settings
+        if s.answerer == "learned":
+            return learned
+        extractive = ExtractiveAnswerer(sentences, min_relevance=s.min_relevance, min_overlap=s.min_overlap,
+                                        keep_ratio=s.keep_ratio, max_words=s.max_answer_words,
+                                        max_list_words=s.max_list_words, url_prefix=s.public_url or s.root_path,
+                                        documents_noun=s.documents_noun)
         if s.answerer == "llm":
-            answerer = LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
-        return _State(by_id, store, retriever, answerer, Names.of(sentences.name_words, self._vocabulary))
+            return LLMAnswerer(extractive, s.llm_url, s.llm_model, s.llm_api_key, s.llm_timeout_s)
+        return extractive
 
     def _open_store(self, documents: Sequence[Document]) -> ChunkStore:
         """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
@@ -172,20 +191,41 @@ class RAG:
         threading.Thread(target=loop, name="index-watch", daemon=True).start()
         return stop
 
+    def use_model(self, model: LearnedModel) -> None:
+        """Answer with `model` from now on where the learned answerer answers (cross-validation swaps in each
+        fold's, and answers with it whatever RAG_ANSWERER says); the index stays loaded."""
+        with self._reload_lock:
+            self._model = model
+            state = self._state
+            learned = self._learned(state.learned.store)
+            self._state = _State(state.documents, state.store, state.retriever,
+                                 self._answerer(learned.store, learned), state.names, learned)
+
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""
         return self._ask(question, history, k, answer_last_turn=True)
 
     def _ask(self, question: str, history: Sequence[Turn], k: int | None, answer_last_turn: bool) -> Answer:
-        question = normalise_question(question, self.settings.max_question_chars)
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
+        reading, retrieval = self._retrieve(state, question, history, k, answer_last_turn)
+        return state.answerer.answer(reading, retrieval)
+
+    def ranked(self, question: str, history: Sequence[Turn] = ()) -> tuple[Ranked, SentenceStore]:
+        """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.training`)."""
+        state = self._state
+        reading, retrieval = self._retrieve(state, question, history, None, answer_last_turn=True)
+        return state.learned.rank(reading, retrieval), state.learned.store
+
+    def _retrieve(self, state: _State, question: str, history: Sequence[Turn], k: int | None,
+                  answer_last_turn: bool) -> tuple[Reading, Retrieval]:
+        question = normalise_question(question, self.settings.max_question_chars)
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
         if answer_last_turn:
             history = self._with_last_answer(question, history, k, state.names)
         reading = read_in_conversation(question, history, state.names)
-        return state.answerer.answer(reading, state.retriever.search(reading, k, self.settings.passages_listed))
+        return reading, state.retriever.search(reading, k, self.settings.passages_listed)
 
     def close(self) -> None:
         """Stop the worker threads; a closed RAG answers no more questions."""

@@ -50,6 +50,7 @@ class SentenceStore:
         n = max(len(sentence_terms), 1)
         self.idf = {t: math.log(1 + n / count) for t, count in df.items()}
         self.unseen_idf = math.log(1 + n)
+        self.mean_terms = sum(map(len, sentence_terms)) / n or 1.0  # BM25's average length (`rag.signals`)
         # A sentence's scope is its paragraph and those its attribution may sit in (`rag.attribution`):
         # quotes are attributed there ("…," Kashin concluded), and "He also warned…" continues them.
         scope_of: dict[tuple[str, int], str] = {}
