@@ -57,7 +57,7 @@ _MEASURE = (r"\bwhat(?:'s| is| was| are| were)\s+(?:the|its|their|his|her)\s+(?P
 # article uses the attribute's word, the articles cannot give it, however much they say of the something.
 _FOCUS = re.compile(r"^\W*(?:what|who|which)(?:'s|\s+is|\s+was|\s+are|\s+were)\s+(?:the|its|their|his|her)\s+"
                     r"(?P<focus>[\w-]+)\s+(?:of|for)\b", re.IGNORECASE)
-# "Where was Mao Ning born?", "Who is in charge of the office?": the asked fact is a life event or a role,
+# "Where was the spokeswoman born?", "Who is in charge of the office?": the asked fact is a life event or a role,
 # which the articles cannot give when none of them uses its word.
 _EVENT_FOCUS = re.compile(r"^\W*(?:where|when)\s+(?:was|were|is|are)\s+.+?\s+(?P<focus>born|raised|educated|married)\b|"
                           r"\bwho\s+(?:will\s+be|would\s+be|is|was|are|were)\s+(?:\w+\s+)?in\s+(?P<role>charge)\s+of\b",

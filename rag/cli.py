@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl",
                        help="labeled question files (docs/EVAL.md); one beside a corpus/ folder is asked of that corpus")
     train.add_argument("--out", required=True, metavar="FILE.json", help="where to write the model (JSON)")
+    train.add_argument("--if-stale", action="store_true",
+                       help="fit only when FILE.json was not fitted on these files as they are, by this code")
     train.set_defaults(run=cmd_train)
 
     crossval = commands.add_parser("crossval", help="leave-one-set-out cross-validation of the answerer")
@@ -259,12 +261,24 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.crossval import Workbench
 
     sets = _labeled_sets(args.questions)
+    out = Path(args.out)
+    if args.if_stale and out.exists():
+        from rag.learned import load_model
+        from rag.training import is_current
+
+        try:
+            current = is_current(load_model(out), [s.path for s in sets])
+        except (RagError, OSError):
+            current = False  # damaged or unreadable: fitted again below
+        if current:
+            print(f"fresh   {out}: fitted on these files as they are, by this code")
+            return 0
     bench = Workbench(settings)
     try:
         model = bench.fit(sets)
     finally:
         bench.close()
-    model.save(Path(args.out))
+    model.save(out)
     counts = ", ".join(f"{t.path} ({t.questions})" for t in model.trained_on)
     print(f"fitted  {args.out} on {sum(t.questions for t in model.trained_on)} questions: {counts}")
     return 0

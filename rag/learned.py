@@ -88,10 +88,11 @@ class LearnedModel:
     answer: Logistic
     further: Logistic
     trained_on: tuple[TrainedOn, ...] = ()
+    code_sha256: str = ""  # of the modules that compute its signals and fit it (`rag.training.code_digest`)
 
     def to_json(self) -> str:
         data = {"format": FORMAT_VERSION, "kind": "rag learned answerer",
-                "trained_on": [vars(t) for t in self.trained_on],
+                "trained_on": [vars(t) for t in self.trained_on], "code_sha256": self.code_sha256,
                 "sentence": self.sentence.to_dict(), "answer": self.answer.to_dict(),
                 "further": self.further.to_dict()}
         return json.dumps(data, indent=1) + "\n"
@@ -105,7 +106,7 @@ class LearnedModel:
         return cls(Logistic.from_dict(data["sentence"], SENTENCE_FEATURES),
                    Logistic.from_dict(data["answer"], ANSWER_FEATURES),
                    Logistic.from_dict(data["further"], FURTHER_FEATURES),
-                   tuple(TrainedOn(**t) for t in data.get("trained_on", ())))
+                   tuple(TrainedOn(**t) for t in data.get("trained_on", ())), str(data.get("code_sha256", "")))
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a server loading it never reads half a model."""

@@ -160,7 +160,7 @@ def _read_after(question: str, previous: Reading, previous_answer: str) -> Readi
 
 
 def _empty_question(question: str, earlier: str) -> re.Match[str] | None:
-    """A question word with only "it" and an empty verb after it ("And where is it going to be?", "When will
+    """A question word with only "it" and an empty verb after it ("And where is it going to take place?", "When will
     that happen?") after a question of the same sort ("When is the next summit?"): the earlier question
     asked again with that word, as a bare "Where?" is. After "What did China say about the office?", "it"
     is the office, not what China said, and the question stays as it is."""

@@ -71,8 +71,23 @@ PLAIN_SUM = LearnedModel(sentence=_model(SENTENCE_FEATURES, {"cosine": 1.0, "bm2
                          further=_model(FURTHER_FEATURES, {}, -1.0))
 
 
+# The modules whose change changes what a fitted model means: its signals, how they are read, how it is fitted.
+FITTED_BY = ("signals.py", "asked.py", "sentence_store.py", "learned.py", "learned_answerer.py", "training.py")
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_digest() -> str:
+    package = Path(__file__).parent
+    return hashlib.sha256(b"".join(file_digest(package / name).encode() for name in FITTED_BY)).hexdigest()
+
+
+def is_current(model: LearnedModel, paths: Sequence[Path]) -> bool:
+    """Whether `model` was fitted on exactly these files as they are now, by this code."""
+    recorded = [(t.path, t.sha256) for t in model.trained_on]
+    return model.code_sha256 == code_digest() and recorded == [(str(p), file_digest(p)) for p in paths]
 
 
 def gather(set_name: str, questions: Sequence[Question], ask: Callable[[str, Sequence[Turn]], Answer],
@@ -125,7 +140,7 @@ def fit(examples: Sequence[Example], trained_on: tuple[TrainedOn, ...] = (),
             rows.append([signals[name] for name in FURTHER_FEATURES])
             labels.append(bool(example.hits[row]))
     further = _logistic(FURTHER_FEATURES, np.array(rows), np.array(labels), drop)
-    return LearnedModel(sentence, answer, further, trained_on)
+    return LearnedModel(sentence, answer, further, trained_on, code_digest())
 
 
 def _fit_sentence(examples: Sequence[Example], drop: frozenset[str]) -> Logistic:
