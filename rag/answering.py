@@ -113,7 +113,11 @@ def span_words(store: SentenceStore, sentence_id: int) -> int:
 
 def cite_sentence(store: SentenceStore, n: int, sentence_id: int, url_prefix: str) -> Citation:
     """Citation `n` for the sentence as cited (with the one its colon introduces): raw[start:end] == text."""
-    ids = store.span_ids(sentence_id)
+    return cite_run(store, n, store.span_ids(sentence_id), url_prefix)
+
+
+def cite_run(store: SentenceStore, n: int, ids: Sequence[int], url_prefix: str) -> Citation:
+    """Citation `n` for consecutive sentences of one paragraph, quoted as one: raw[start:end] == text."""
     first, last = store.sentences[ids[0]], store.sentences[ids[-1]]
     return cite(n, store.documents[first.doc_id], first.paragraph, first.start, last.end,
                 " ".join(store.sentences[i].clean for i in ids), url_prefix)

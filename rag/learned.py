@@ -89,10 +89,12 @@ class LearnedModel:
     further: Logistic
     trained_on: tuple[TrainedOn, ...] = ()
     code_sha256: str = ""  # of the modules that compute its signals and fit it (`rag.training.code_digest`)
+    further_threshold: float = 0.0  # the further-sentence logit from which a sentence joins (fitted, `rag.training`)
 
     def to_json(self) -> str:
         data = {"format": FORMAT_VERSION, "kind": "rag learned answerer",
                 "trained_on": [vars(t) for t in self.trained_on], "code_sha256": self.code_sha256,
+                "further_threshold": round(self.further_threshold, 6),
                 "sentence": self.sentence.to_dict(), "answer": self.answer.to_dict(),
                 "further": self.further.to_dict()}
         return json.dumps(data, indent=1) + "\n"
@@ -106,7 +108,8 @@ class LearnedModel:
         return cls(Logistic.from_dict(data["sentence"], SENTENCE_FEATURES),
                    Logistic.from_dict(data["answer"], ANSWER_FEATURES),
                    Logistic.from_dict(data["further"], FURTHER_FEATURES),
-                   tuple(TrainedOn(**t) for t in data.get("trained_on", ())), str(data.get("code_sha256", "")))
+                   tuple(TrainedOn(**t) for t in data.get("trained_on", ())), str(data.get("code_sha256", "")),
+                   float(data.get("further_threshold", 0.0)))
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a server loading it never reads half a model."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answering import finished, cite_sentence, mentioned_names, span_words
+from rag.answering import cite_run, cite_sentence, finished, mentioned_names, span_words
 from rag.asked import Asked, asked, refusal
 from rag.learned import LearnedModel
 from rag.schema import Answer, Citation, Reading, Retrieval
@@ -59,8 +59,8 @@ class LearnedAnswerer:
         ranked = self.rank(reading, retrieval)
         if not ranked.answers:
             return finished(reading, retrieval, started, self.refusal(reading.text, ranked.candidates.asked_for))
-        chosen = self._select(ranked)
-        citations = [self._cite(n, ranked.candidates.sentence_ids[row]) for n, row in enumerate(chosen, start=1)]
+        runs = self.quoted(ranked.candidates, self.select(ranked))
+        citations = [cite_run(self.store, n, run, self.url_prefix) for n, run in enumerate(runs, start=1)]
         return finished(reading, retrieval, started, " ".join(f"{c.clean} [{c.n}]" for c in citations), citations)
 
     def evidence(self, reading: Reading, retrieval: Retrieval, limit: int = 8) -> list[Citation]:
@@ -85,7 +85,26 @@ class LearnedAnswerer:
     def refusal(self, question: str, asked_for: Asked) -> str:
         return refusal(asked_for, mentioned_names(self.store, question), self.documents_noun)
 
-    def _select(self, ranked: Ranked) -> list[int]:
+    def quoted(self, found: Candidates, chosen: list[int]) -> list[list[int]]:
+        """The chosen rows as runs of sentence ids to quote, in the order chosen: sentences next to each other
+        in a paragraph are one quote ("Northside is open Monday to Saturday. It opens late on Thursdays…")."""
+        runs: list[list[int]] = []
+        for row in chosen:
+            ids = self.store.span_ids(found.sentence_ids[row])
+            run = next((r for r in runs if self._adjoins(r, ids)), None)
+            if run is None:
+                runs.append(list(ids))
+            else:
+                run[:] = sorted(set(run) | set(ids))
+        return runs
+
+    def _adjoins(self, run: list[int], ids: list[int]) -> bool:
+        sentences = self.store.sentences
+        low, high = min(ids), max(ids)
+        return any(abs(j - i) <= 1 and sentences[i].doc_id == sentences[j].doc_id
+                   and sentences[i].paragraph == sentences[j].paragraph for i in (low, high) for j in run)
+
+    def select(self, ranked: Ranked) -> list[int]:
         """The best row, then each next-best the further-sentence model admits, within the word budget."""
         found = ranked.candidates
         budget = self.max_list_words if found.question["listing"] else self.max_words
@@ -100,7 +119,7 @@ class LearnedAnswerer:
                 continue
             signals = further_signals(self.store, found, row, chosen, ranked.logits, covered)
             length = self._words(sentence_id)
-            if self.model.further.logit(signals) < 0.0 or words + length > budget:
+            if self.model.further.logit(signals) < self.model.further_threshold or words + length > budget:
                 continue
             chosen.append(row)
             inside.update(self.store.span_ids(sentence_id))

@@ -36,7 +36,7 @@ from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerpri
                            ensure_index, load_embedder, model_sha256, open_index, read_corpus)
 from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
 from rag.retrieval import Retriever
-from rag.schema import (Answer, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
+from rag.schema import (Answer, ConfigError, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
                         StaleIndexError, StoreUnavailableError, Turn)
 from rag.sentence_store import SentenceStore
 
@@ -50,7 +50,8 @@ class _State:
     retriever: Retriever
     answerer: Answerer
     names: Names  # the articles' names, for questions typed in lower case (`questions.truecased`)
-    learned: LearnedAnswerer  # the fitted model's answerer: the default's, or the one `ranked` and training read
+    sentences: SentenceStore
+    learned: LearnedAnswerer | None  # the fitted model's answerer, when there is a model (`ranked`, training)
 
 
 class RAG:
@@ -62,7 +63,9 @@ class RAG:
         `model`, the answerer's fitted model, defaults to the file RAG_ANSWERER_MODEL names or the packaged one."""
         self.settings = settings
         self.embedder = embedder
-        self._model = model or load_model(Path(settings.answerer_model) if settings.answerer_model else PACKAGED_MODEL)
+        # The model file is read only where it answers: a rules answerer does not depend on it.
+        self._model = model or (load_model(Path(settings.answerer_model) if settings.answerer_model else PACKAGED_MODEL)
+                                if settings.answerer == "learned" else None)
         self._lexical_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bm25")
         self._milvus = None  # the link to a shared Milvus (RAG_VECTOR_STORE), made by the first load
         # The model's words: a name of the articles that is one of them ("may") is no name when typed small.
@@ -115,16 +118,18 @@ class RAG:
         sentences = SentenceStore.from_index(store, by_id, thesaurus.load(models.thesaurus_path()))
         learned = self._learned(sentences)
         return _State(by_id, store, retriever, self._answerer(sentences, learned),
-                      Names.of(sentences.name_words, self._vocabulary), learned)
+                      Names.of(sentences.name_words, self._vocabulary), sentences, learned)
 
-    def _learned(self, sentences: SentenceStore) -> LearnedAnswerer:
+    def _learned(self, sentences: SentenceStore) -> LearnedAnswerer | None:
         s = self.settings
+        if self._model is None:
+            return None
         return LearnedAnswerer(sentences, self._model, max_words=s.max_answer_words, max_list_words=s.max_list_words,
                                url_prefix=s.public_url or s.root_path, documents_noun=s.documents_noun)
 
-    def _answerer(self, sentences: SentenceStore, learned: LearnedAnswerer) -> Answerer:
+    def _answerer(self, sentences: SentenceStore, learned: LearnedAnswerer | None) -> Answerer:
         s = self.settings
-        if s.answerer == "learned":
+        if s.answerer == "learned" and learned is not None:
             return learned
         extractive = ExtractiveAnswerer(sentences, min_relevance=s.min_relevance, min_overlap=s.min_overlap,
                                         keep_ratio=s.keep_ratio, max_words=s.max_answer_words,
@@ -197,9 +202,9 @@ class RAG:
         with self._reload_lock:
             self._model = model
             state = self._state
-            learned = self._learned(state.learned.store)
+            learned = self._learned(state.sentences)
             self._state = _State(state.documents, state.store, state.retriever,
-                                 self._answerer(learned.store, learned), state.names, learned)
+                                 self._answerer(state.sentences, learned), state.names, state.sentences, learned)
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""
@@ -213,6 +218,8 @@ class RAG:
     def ranked(self, question: str, history: Sequence[Turn] = ()) -> tuple[Ranked, SentenceStore]:
         """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.training`)."""
         state = self._state
+        if state.learned is None:
+            raise ConfigError("no answerer model is loaded; give RAG a model, or set RAG_ANSWERER=learned")
         reading, retrieval = self._retrieve(state, question, history, None, answer_last_turn=True)
         return state.learned.rank(reading, retrieval), state.learned.store
 

@@ -15,7 +15,9 @@ weighs the others alone.
 Deliberate shortcuts: BM25 is computed over the candidate sentences with the
 build's sentence idf (the index's own BM25 ranks chunks, not sentences), and
 "gap" signals (a sentence's value less the best candidate's) carry what a
-per-question standardisation would, at the cost of one subtraction.
+per-question standardisation would, at the cost of one subtraction; "rank"
+signals (1 / the sentence's rank among the candidates by that value) carry
+the order, which transfers between corpora better than the values do.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from rag.terms import name_terms, terms
 
 # Group → its sentence signals. The names are the contract with a fitted model's JSON.
 SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
-    "dense": ("cosine", "cosine_gap", "passage_cosine", "passage_cosine_gap"),
-    "lexical": ("bm25", "bm25_gap", "exact_overlap"),
-    "neighbours": ("overlap", "overlap_gap"),
+    "dense": ("cosine", "cosine_gap", "cosine_rank", "passage_cosine", "passage_cosine_gap", "beside_cosine"),
+    "lexical": ("bm25", "bm25_gap", "bm25_rank", "exact_overlap"),
+    "neighbours": ("overlap", "overlap_gap", "overlap_rank"),
     "scope": ("scope_overlap", "names_absent"),
     "asked_kind": ("typed_holds", "typed_lacks", "why_reason"),
     "speaker": ("speaker_here", "speaker_in_document", "speaker_absent"),
@@ -116,6 +118,14 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     chunk_ids = sorted(set(chunk_of.values()))
     chunk_cosine = dict(zip(chunk_ids, (float(c) for c in store.chunk_vectors(chunk_ids) @ query), strict=True))
     cosines = store.vectors[ids] @ query
+    # The sentences beside each candidate in its paragraph: an answer often sits next to the sentence that
+    # names what was asked ("Northside is open Monday to Saturday. It opens late on Thursdays…").
+    beside = {i: [j for j in (i - 1, i + 1) if 0 <= j < len(store.sentences)
+                  and store.sentences[j].doc_id == store.sentences[i].doc_id
+                  and store.sentences[j].paragraph == store.sentences[i].paragraph] for i in ids}
+    beside_ids = sorted({j for near in beside.values() for j in near})
+    beside_cosine = dict(zip(beside_ids, (float(c) for c in store.vectors[beside_ids] @ query), strict=True)) \
+        if beside_ids else {}
     total = sum(weights.values()) or 1.0
     context_total = sum(context.values()) or 1.0
     holding = {t: store.postings.holding(t) for t in [*weights, *context]}
@@ -154,6 +164,7 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
         signals = {
             "cosine": float(cosine),
             "passage_cosine": chunk_cosine[chunk_of[sentence_id]],
+            "beside_cosine": max((beside_cosine[j] for j in beside[sentence_id]), default=0.0),
             "bm25": _bm25(store, sentence_id, weights) / total,
             "exact_overlap": exact,
             "overlap": sum(weights[t] * c for t, c in credit.items()) / total,
@@ -180,6 +191,10 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
         best = max(row[name] for row in rows)
         for row in rows:
             row[f"{name}_gap"] = row[name] - best
+    for name in ("cosine", "bm25", "overlap"):
+        order = sorted(range(len(rows)), key=lambda i: -rows[i][name])
+        for rank, i in enumerate(order, start=1):
+            rows[i][f"{name}_rank"] = 1.0 / rank
     features = np.array([[row[name] for name in SENTENCE_FEATURES] for row in rows], dtype=np.float64)
     return Candidates(tuple(ids), features, tuple(covered_all), weights, question, asked_for)
 
