@@ -19,6 +19,7 @@ from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENCODERS = ("onnx", "torch")
 _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 # Thresholds outside these give no answers at all, or answers to anything, and a stop waiting more than
 # ten minutes outlasts any service manager's patience: a typo, not a choice.
@@ -35,6 +36,9 @@ class Settings:
     model: str = DEFAULT_MODEL
     # A local sentence-transformers model folder; when set, it overrides `model`.
     model_path: str = ""
+    # What runs the model: "onnx" (ONNX Runtime on the export `make install` made; no torch in the process) or
+    # "torch" (sentence-transformers, the reference the export is checked against).
+    encoder: str = "onnx"
     # Chunks never cross a paragraph; a paragraph longer than this is split.
     chunk_size: int = 700
     chunk_overlap: int = 100
@@ -110,6 +114,9 @@ class Settings:
             raise ConfigError(f"model={self.model!r} is not a packaged model; use one of "
                               f"{', '.join(map(repr, KNOWN_MODELS))} (RAG_MODEL), or set RAG_MODEL_PATH "
                               "to a sentence-transformers model folder")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder={self.encoder!r} is unknown; set RAG_ENCODER to one of "
+                              f"{', '.join(map(repr, ENCODERS))}")
         if self.answerer not in ("extractive", "llm"):
             raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive' or 'llm'")
         if self.llm_url and not self.llm_url.startswith(("http://", "https://")):

@@ -60,7 +60,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings) -> Embedder:
+    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/onnx_embedding.py)."""
     return load_embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(settings: Settings) -> Embedder:
+    """The reference: sentence-transformers on torch (RAG_ENCODER=torch)."""
+    return load_embedder(settings.replace(encoder="torch"))
 
 
 @pytest.fixture(scope="session")
