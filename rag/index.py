@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -454,6 +453,8 @@ def _remove_other_builds(builds: Path, keep: str) -> None:
 def _library_versions() -> dict[str, str]:
     names = ("faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters", "torch", "numpy",
              "onnxruntime", "tokenizers")
+    from importlib import metadata  # builds only; a tenth of a second of every start otherwise
+
     versions = {}
     for name in names:
         try:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +122,7 @@ class OnnxEmbedder:
             raise ModelError(f"{graph} takes inputs {sorted(unknown)} this embedder cannot give; "
                              "run `make install` to export the model again")
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
-        self.encoder = f"onnxruntime {metadata.version('onnxruntime')}, graph sha256 {graph_sha[:16]}"
+        self.encoder = f"onnxruntime {ort.__version__}, graph sha256 {graph_sha[:16]}"
         self._lock = threading.Lock()
 
     def tokenizer_vocabulary(self) -> dict[str, int]:
