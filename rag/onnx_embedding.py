@@ -15,15 +15,14 @@ mean-sqrt-len tokens), the token limit and lower-casing from
 always normalised, as the torch path's `normalize_embeddings=True` does.
 
 Session settings, and why (measured, README *Performance*): all graph
-optimisations (ONNX Runtime fuses attention, layer norm and GELU, the bulk of
-the speed); one intra-op thread per run, since a query is too small to share
-between cores, and a second thread only spun against the other users of this
-2-core machine (a query p50 at two threads was twice that at one); no memory
-arena and no memory pattern, since shapes change with every query and
-an arena kept the largest it ever saw. One run at a time (a lock, as on the
-torch path): a run takes one core, and the other is left to the rest of a
-server's work (BM25 runs beside the encoding, answering, HTTP), so 32
-clients cost no more memory than one. The tokenizer is set up once and never
+optimisations (ONNX Runtime fuses attention, layer norm and GELU); two
+intra-op threads that sleep instead of spinning when idle (ONNX Runtime's
+default spinning threads spun against everything else on this 2-core
+machine: a query p50 about 2.5 times as long; one thread was half as fast
+again); no memory arena and no memory pattern, since shapes change with every
+query and an arena keeps the largest it ever saw, for no measured gain. One
+run at a time (a lock, as on the torch path), so 32 clients cost no more
+memory than one. The tokenizer is set up once and never
 reconfigured, so threads sharing it cannot meet "Already borrowed".
 """
 
@@ -43,6 +42,7 @@ from rag.embedding import EXACT_BATCHES_A_CALL, exact_batch
 from rag.schema import ModelError
 
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
+INTRA_OP_THREADS = 2  # measured: benchmarks/onnx_settings.py, README "What each ONNX Runtime setting bought"
 
 
 def _json(path: Path) -> dict:
@@ -105,8 +105,9 @@ class OnnxEmbedder:
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = INTRA_OP_THREADS
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
