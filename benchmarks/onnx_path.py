@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks.context import Context, encode_query, model_env
-from benchmarks.measure import PYTHON, ROOT, child_env, free_port, median, percentile, run_child
+from benchmarks.measure import PYTHON, ROOT, child_env, free_port, median, percentile, rss_mb, run_child
 from benchmarks.report import Row, Target, judged
 from benchmarks.served import stop_server, wait_ready
 from rag.chunking import chunk_documents, split_documents_into_sentences
@@ -158,16 +158,9 @@ def server_rss_after_start(settings: Settings, encoder: str, question: str, log_
         if error:
             raise RuntimeError(f"the {encoder} server: {error}")
         time.sleep(1.0)
-        return _rss_mb(server.pid)
+        return rss_mb(server.pid)
     finally:
         stop_server(server)
-
-
-def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
 
 
 def _server_row(ctx: Context, floor_mb: float) -> Row:

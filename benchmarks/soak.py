@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.context import Context, model_env
-from benchmarks.measure import PYTHON, ROOT, child_env, free_port, percentile
+from benchmarks.measure import PYTHON, ROOT, child_env, free_port, percentile, rss_mb
 from benchmarks.onnx_path import memory_floor_mb
 from benchmarks.report import Row, Target, judged
 from benchmarks.served import stop_server, wait_ready
@@ -179,7 +179,7 @@ def _load(pid: int, url: str, questions: DistinctQuestions, seconds: float, clie
 
     def sample() -> None:
         while not done.wait(SAMPLE_EVERY_S):
-            samples.append((time.monotonic() - started, _rss_mb(pid)))
+            samples.append((time.monotonic() - started, rss_mb(pid)))
 
     def client(_: int) -> tuple[list[float], list[str]]:
         latencies, errors = [], []
@@ -211,14 +211,6 @@ def _load(pid: int, url: str, questions: DistinctQuestions, seconds: float, clie
                 latencies_ms=tuple(ms for latencies, _ in results for ms in latencies),
                 errors=tuple(e for _, errors in results for e in errors), clients=clients,
                 settle_s=min(SETTLE_SECONDS, elapsed / 4))
-
-
-def _rss_mb(pid: int) -> float:
-    """VmRSS (resident set now, not the peak) of a running process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
 
 
 def main(argv: list[str] | None = None) -> int:
