@@ -37,14 +37,12 @@ class Bm25Scores:
 
     @classmethod
     def load(cls, folder: Path) -> Bm25Scores:
-        try:
-            params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
-            vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-            arrays = [np.load(folder / f"{name}.csc.index.npy", allow_pickle=False)
-                      for name in ("data", "indices", "indptr")]
-        except (OSError, ValueError) as err:
-            raise IndexCorruptError(f"the BM25 files in {folder} are unreadable ({err}); "
-                                    "run `python -m rag index --force`") from None
+        """The files bm25s saved in `folder`; a file that cannot be read raises what reading it raised
+        (OSError, ValueError: `rag.index.load_index` names the build and the fix), never unpickles."""
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        arrays = [np.load(folder / f"{name}.csc.index.npy", allow_pickle=False)
+                  for name in ("data", "indices", "indptr")]
         if params.get("method") not in READ_METHODS:
             raise IndexCorruptError(f"{folder} holds BM25 method {params.get('method')!r}, this reader reads "
                                     f"{', '.join(READ_METHODS)}; run `python -m rag index --force`")

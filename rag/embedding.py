@@ -78,6 +78,7 @@ class Embedder:
     """Normalised float32 embeddings of queries and documents, safe to share across threads."""
 
     def __init__(self, model_dir: Path, batch_size: int = 64) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
@@ -91,8 +92,6 @@ class Embedder:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.dimension = int(self._model.get_embedding_dimension())
-        import torch
-
         # The index manifest records what computed its vectors: a build reuses only vectors of the same path.
         self.encoder = f"torch {torch.__version__}"
         self._lock = threading.Lock()
