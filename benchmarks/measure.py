@@ -94,6 +94,14 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
+def rss_mb(pid: int) -> float:
+    """VmRSS (resident set now, not the peak) of a running process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
 def own_peak_rss_mb() -> float:
     return peak_rss_mb(os.getpid())
 

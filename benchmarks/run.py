@@ -18,7 +18,8 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks import build, cold_start, latency, milvus, models, peer, scale, served, soak, wiki  # noqa: E402
+from benchmarks import (build, cold_start, latency, milvus, models, onnx_path, peer, scale, served, soak,  # noqa: E402
+                        wiki)
 from benchmarks.context import FULL, QUICK, open_context  # noqa: E402
 from benchmarks.report import Row, machine, render, write_json  # noqa: E402
 
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += build.run(ctx)
         _say("answer latency")
         rows += latency.run(ctx)
+        _say("the ONNX path beside the torch path: query, batch, cold ask, server memory")
+        rows += onnx_path.run(ctx)
         _say("cold start")
         cold_rows, bare_rss = cold_start.run(ctx)
         rows += cold_rows

@@ -19,6 +19,7 @@ from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENCODERS = ("onnx", "torch")
 _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 # Thresholds outside these give no answers at all, or answers to anything, and a stop waiting more than
 # ten minutes outlasts any service manager's patience: a typo, not a choice.
@@ -38,6 +39,9 @@ class Settings:
     model: str = DEFAULT_MODEL
     # A local sentence-transformers model folder; when set, it overrides `model`.
     model_path: str = ""
+    # What runs the model: "onnx" (ONNX Runtime on the export `make install` made; no torch in the process) or
+    # "torch" (sentence-transformers, the reference the export is checked against).
+    encoder: str = "onnx"
     # Chunks never cross a paragraph; a paragraph longer than this is split.
     chunk_size: int = 700
     chunk_overlap: int = 100
@@ -120,6 +124,9 @@ class Settings:
         if not _NOUN.fullmatch(self.documents_noun):
             raise ConfigError(f"documents_noun={self.documents_noun!r} is not one word; set RAG_DOCUMENTS_NOUN to "
                               "what the corpus's documents are called, e.g. pages or articles")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder={self.encoder!r} is unknown; set RAG_ENCODER to one of "
+                              f"{', '.join(map(repr, ENCODERS))}")
         if self.answerer not in ANSWERERS:
             raise ConfigError(f"answerer={self.answerer!r} is unknown; use 'extractive', 'learned' or 'llm'")
         if self.llm_url and not self.llm_url.startswith(("http://", "https://")):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rag import models
+from rag.onnx_export import recorded_weights_sha256
 from rag.schema import ModelError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -58,7 +59,14 @@ def resolve_model_path(model_path: str, model: str = models.DEFAULT_MODEL) -> Pa
 
 
 def weights_sha256(model_dir: Path) -> str:
-    """SHA-256 of the weight file: the identity of the model an index was built with."""
+    """SHA-256 of the weight file: the identity of the model an index was built with, whichever path ran it.
+
+    Taken from the ONNX export's record when the file is unchanged since the export hashed it
+    (`rag.onnx_export`): a cold `ask` does not spend a tenth of a second hashing 90 MB again.
+    """
+    recorded = recorded_weights_sha256(model_dir)
+    if recorded is not None:
+        return recorded
     for name in WEIGHT_FILES:
         path = model_dir / name
         if path.is_file():
@@ -70,6 +78,7 @@ class Embedder:
     """Normalised float32 embeddings of queries and documents, safe to share across threads."""
 
     def __init__(self, model_dir: Path, batch_size: int = 64) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
@@ -83,6 +92,8 @@ class Embedder:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.dimension = int(self._model.get_embedding_dimension())
+        # The index manifest records what computed its vectors: a build reuses only vectors of the same path.
+        self.encoder = f"torch {torch.__version__}"
         self._lock = threading.Lock()
         # One query can skip `encode`'s batching machinery (length sorting,
         # per-item regrouping), a millisecond of a ~10 ms call, when nothing

@@ -36,14 +36,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import faiss
 import numpy as np
 
+from rag.bm25_scores import Bm25Scores
 from rag.chunking import page_units
 from rag.corpus import document_digest
 from rag.embedding import Embedder, model_name
@@ -97,7 +96,7 @@ class LoadedIndex:
     sentences: tuple[Sentence, ...]
     chunk_vectors: faiss.Index
     sentence_vectors: np.ndarray
-    bm25: bm25s.BM25
+    bm25: Bm25Scores  # read without bm25s, which only builds (rag/bm25_scores.py)
     # Sentence ids of each chunk, so the answerer reads only what was retrieved.
     chunk_sentences: tuple[tuple[int, ...], ...]
     neighbours: Neighbours  # term -> the articles' terms closest to it, with their cosine
@@ -200,6 +199,8 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
         _write_jsonl(work / "sentences.jsonl", ({"doc_id": s.doc_id, "paragraph": s.paragraph, "start": s.start,
                                                   "end": s.end, "clean": s.clean} for s in sentences))
         _write_jsonl(work / "documents.jsonl", (to_record(d, digests[d.doc_id]) for d in documents))
+        import bm25s  # the builder: SciPy and all, in builds only
+
         bm25 = bm25s.BM25()
         bm25.index(tokenize([c.clean for c in chunks]), show_progress=False)
         bm25.save(str(work / "bm25"), allow_pickle=False)
@@ -217,7 +218,10 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "key": key.as_dict(),
             "model": {"path": str(embedder.model_dir), "name": model_name(embedder.model_dir),
-                      "sha256": key.model_sha256, "dimension": embedder.dimension},
+                      "sha256": key.model_sha256, "dimension": embedder.dimension,
+                      # What ran the model (torch, or ONNX Runtime on which graph): vectors are reused only
+                      # from a build of the same, so an incremental build stays byte for byte a full one.
+                      "encoder": embedder.encoder},
             "chunking": {"chunk_size": key.chunk_size, "chunk_overlap": key.chunk_overlap,
                          "splitter": "langchain RecursiveCharacterTextSplitter, paragraph-aligned"},
             "faiss": {"type": faiss_kind, "metric": "inner_product"},
@@ -378,7 +382,7 @@ def _read_build(build: Path, manifest: dict[str, Any], dimension: int, documents
                                 f"for {len(chunks)} chunks (manifest: {counts['chunks']}); {fix}")
     if sentence_vectors.shape != (len(sentences), dimension) or len(sentences) != counts["sentences"]:
         raise IndexCorruptError(f"sentence vectors {sentence_vectors.shape} do not match {len(sentences)} sentences; {fix}")
-    bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False, show_progress=False)
+    bm25 = Bm25Scores.load(build / "bm25")
     neighbours = {term: tuple((str(n), float(s)) for n, s in close)
                   for term, close in json.loads((build / "neighbours.json").read_text(encoding="utf-8")).items()}
     return LoadedIndex(build.name, manifest, chunks, sentences, chunk_vectors, sentence_vectors, bm25,
@@ -447,7 +451,10 @@ def _remove_other_builds(builds: Path, keep: str) -> None:
 
 
 def _library_versions() -> dict[str, str]:
-    names = ("faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters", "torch", "numpy")
+    names = ("faiss-cpu", "sentence-transformers", "bm25s", "langchain-text-splitters", "torch", "numpy",
+             "onnxruntime", "tokenizers")
+    from importlib import metadata  # builds only; a tenth of a second of every start otherwise
+
     versions = {}
     for name in names:
         try:

@@ -22,8 +22,10 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from rag.chunking import page_units
 from rag.config import Settings
@@ -44,6 +46,7 @@ from rag.index import (
     stored_vectors,
 )
 from rag.schema import Chunk, CorpusError, Document, IndexCorruptError, Sentence, StaleIndexError
+from rag.vocabulary import WordVectors
 
 _LABELS = {"corpus_fingerprint": "the corpus changed", "model_sha256": "the embedding model changed",
            "chunk_size": "chunk_size changed", "chunk_overlap": "chunk_overlap changed",
@@ -84,7 +87,13 @@ def read_corpus(settings: Settings) -> tuple[list[Document], list[Skipped]]:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    return Embedder(resolve_model_path(settings.model_path, settings.model), batch_size=settings.embed_batch_size)
+    """The model `settings` name, run by ONNX Runtime (the default; torch is never imported) or by torch."""
+    model_dir = resolve_model_path(settings.model_path, settings.model)
+    if settings.encoder == "torch":
+        return Embedder(model_dir, batch_size=settings.embed_batch_size)
+    from rag.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder(model_dir, batch_size=settings.embed_batch_size)  # type: ignore[return-value]
 
 
 def corpus_fingerprint(documents: Sequence[Document]) -> str:
@@ -132,7 +141,7 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
     """
     started = time.perf_counter()
     with build_lock(settings.index_dir), _collector_paused():
-        reuse = None if force else _reusable(settings.index_dir, model_sha256(embedder.model_dir), embedder.dimension)
+        reuse = None if force else _reusable(settings.index_dir, model_sha256(embedder.model_dir), embedder)
         split: dict[str, tuple[list[Chunk], list[Sentence]]] = {}
 
         def split_while_parsed(document: Document) -> None:
@@ -175,8 +184,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _reusable(index_dir: Path, model_sha: str, dimension: int) -> StoredVectors | None:
-    """The published build's vectors, when they were computed by the same model the same way."""
+def _reusable(index_dir: Path, model_sha: str, embedder: Embedder) -> StoredVectors | None:
+    """The published build's vectors, when they were computed by the same model the same way (the same
+    weights, run by the same encoder: torch and ONNX Runtime differ in the last bits)."""
     build = current_build(index_dir)
     if build is None:
         return None
@@ -187,7 +197,11 @@ def _reusable(index_dir: Path, model_sha: str, dimension: int) -> StoredVectors 
     if built.get("model_sha256") != model_sha or built.get("format_version") != FORMAT_VERSION or \
             built.get("reader_version") != READER_VERSION:
         return None
-    return stored_vectors(build, dimension)
+    stored = stored_vectors(build, embedder.dimension)
+    if stored is not None and read_manifest(build).get("model", {}).get("encoder") != embedder.encoder:
+        # What reading and splitting the pages gave is the same whoever encodes; the vectors are not.
+        return replace(stored, rows={}, words=WordVectors((), np.zeros((0, embedder.dimension), dtype=np.float32)))
+    return stored
 
 
 def open_index(settings: Settings, embedder: Embedder, documents: Sequence[Document]) -> LoadedIndex:

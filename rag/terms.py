@@ -12,9 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-import bm25s
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
 
 # British spellings read as American ones before stemming, in the index and in questions alike, so a
 # reader's "defence minister" meets the articles' "Defense Minister" (and "theatre", "programme" and
@@ -69,13 +67,23 @@ _STEMMER = _FoldingStemmer()
 # bm25s's default pattern drops one-letter words; its English list drops stop words.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _WORD = re.compile(TOKEN_PATTERN)
+# bm25s's English stop words (`bm25s.stopwords.STOPWORDS_EN`, which `tokenize` hands it by name), copied: a
+# question's terms must not import bm25s, and with it SciPy (a third of a second of a cold `ask`).
+# tests/test_onnx.py checks the copy against bm25s's list.
+STOPWORDS_EN = (
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with",
+)
 _STOPWORDS = frozenset(STOPWORDS_EN)
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Terms of each text, in order."""
+    """Terms of each text, in order (bm25s's tokenizer: builds only)."""
     if not texts:
         return []
+    import bm25s
+
     return bm25s.tokenize(texts, token_pattern=TOKEN_PATTERN, stopwords="en", stemmer=_STEMMER,
                           return_ids=False, show_progress=False)
 

@@ -19,7 +19,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
 from rag.embedding import Embedder
-from rag.index import build_lock, current_build
+from rag.index import build_lock, current_build, read_manifest
 from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
 from rag.schema import RagError
 
@@ -60,7 +60,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings) -> Embedder:
+    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/onnx_embedding.py)."""
     return load_embedder(settings)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(settings: Settings) -> Embedder:
+    """The reference: sentence-transformers on torch (RAG_ENCODER=torch)."""
+    return load_embedder(settings.replace(encoder="torch"))
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +86,9 @@ def session_build(settings: Settings, embedder: Embedder) -> IndexReport:
     try:
         RAG(settings, embedder)
     except RagError:
+        return ensure_index(settings, embedder, force=True)
+    if read_manifest(current_build(settings.index_dir))["model"].get("encoder") != embedder.encoder:
+        # Served as it is, but tests of incremental builds need vectors they may reuse: this encoder's.
         return ensure_index(settings, embedder, force=True)
     return report
 

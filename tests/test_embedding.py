@@ -15,23 +15,27 @@ from rag.embedding import Embedder, resolve_model_path
 from rag.schema import ModelError
 
 
-def test_query_vector_equals_sentence_transformers_encode_query(embedder: Embedder):
+def test_query_vector_equals_sentence_transformers_encode_query(embedder: Embedder, torch_embedder: Embedder):
     for text in ["Who opposed the Tokyo office?", "a", "東京", "x " * 400]:
-        expected = embedder._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0]
-        vector = embedder.encode_query(text)
-        assert vector.dtype == np.float32 and vector.shape == (384,)
-        np.testing.assert_allclose(vector, expected, atol=1e-5)
+        expected = torch_embedder._model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+        for vector in (torch_embedder.encode_query(text), embedder.encode_query(text)):
+            assert vector.dtype == np.float32 and vector.shape == (384,)
+            np.testing.assert_allclose(vector, expected, atol=1e-5)
 
 
-def test_document_matrix_shape_and_norms(embedder: Embedder):
+@pytest.mark.parametrize("which", ["embedder", "torch_embedder"])
+def test_document_matrix_shape_and_norms(which: str, request: pytest.FixtureRequest):
+    embedder = request.getfixturevalue(which)
     matrix = embedder.encode_documents(["NATO office.", "China objected.", ""])
     assert matrix.dtype == np.float32 and matrix.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(matrix[:2], axis=1), 1.0, atol=1e-5)
     assert embedder.encode_documents([]).shape == (0, 384)
 
 
-def test_concurrent_encoding_shares_the_tokenizer_safely(embedder: Embedder):
+@pytest.mark.parametrize("which", ["embedder", "torch_embedder"])
+def test_concurrent_encoding_shares_the_tokenizer_safely(which: str, request: pytest.FixtureRequest):
     # Unserialised, a fast tokenizer shared by threads fails with "Already borrowed".
+    embedder = request.getfixturevalue(which)
     errors: list[BaseException] = []
 
     def encode() -> None:
@@ -69,9 +73,10 @@ def refuse_network(event, args):
 sys.addaudithook(refuse_network)
 before = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
 from rag.embedding import Embedder, resolve_model_path
-vector = Embedder(resolve_model_path("")).encode_query("Who opposed the Tokyo office?")
+from rag.onnx_embedding import OnnxEmbedder
+vectors = [E(resolve_model_path("")).encode_query("Who opposed the Tokyo office?") for E in (OnnxEmbedder, Embedder)]
 after = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-print(vector.shape, attempts, before == after)
+print([v.shape for v in vectors], attempts, before == after)
 """
 
 
@@ -82,10 +87,12 @@ def test_the_model_loads_offline_without_setting_the_environment():
     run = subprocess.run([sys.executable, "-c", LOAD_OFFLINE], cwd=PROJECT_ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.strip().splitlines()[-1] == "(384,) [] True"
+    assert run.stdout.strip().splitlines()[-1] == "[(384,), (384,)] [] True"
 
 
-def test_an_exact_vector_has_the_same_bytes_whatever_is_encoded_with_it(embedder: Embedder):
+@pytest.mark.parametrize("which", ["embedder", "torch_embedder"])
+def test_an_exact_vector_has_the_same_bytes_whatever_is_encoded_with_it(which: str, request: pytest.FixtureRequest):
+    embedder = request.getfixturevalue(which)
     alone = "The liaison office would be the alliance's first in Asia."
     company = [f"Paragraph {i} is about something else entirely, at another length{'!' * i}." for i in range(40)]
     together = embedder.encode_exact([*company[:7], alone, *company[7:]])

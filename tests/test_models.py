@@ -15,6 +15,7 @@ import pytest
 from rag import models
 from rag.config import Settings
 from rag.embedding import Embedder, model_name, resolve_model_path, weights_sha256
+from rag.onnx_embedding import OnnxEmbedder
 from rag.models import MINILM, MPNET, SplitModel, assemble, install, part_files
 from rag.schema import ConfigError, ModelError
 
@@ -177,11 +178,14 @@ def test_the_assembled_mpnet_loads_and_embeds() -> None:
     folder = resolve_model_path("", MPNET)
     assert folder == models.models_dir() / MPNET
     assert weights_sha256(folder) == models.SPLIT_MODELS[MPNET].weights_sha256
-    embedder = Embedder(folder)
-    assert embedder.dimension == 768
-    query = embedder.encode_query("Who opposed the Tokyo office?")
-    documents = embedder.encode_documents(["France's president opposed a NATO office in Tokyo.",
-                                           "The weather in Lisbon was mild."])
-    assert query.dtype == np.float32 and query.shape == (768,) and documents.shape == (2, 768)
-    np.testing.assert_allclose(np.linalg.norm(documents, axis=1), 1.0, atol=1e-5)
-    assert documents[0] @ query > documents[1] @ query
+    texts = ["France's president opposed a NATO office in Tokyo.", "The weather in Lisbon was mild."]
+    vectors = []
+    for embedder in (Embedder(folder), OnnxEmbedder(folder)):  # the reference, and its export the answerer runs
+        assert embedder.dimension == 768
+        query = embedder.encode_query("Who opposed the Tokyo office?")
+        documents = embedder.encode_documents(texts)
+        assert query.dtype == np.float32 and query.shape == (768,) and documents.shape == (2, 768)
+        np.testing.assert_allclose(np.linalg.norm(documents, axis=1), 1.0, atol=1e-5)
+        assert documents[0] @ query > documents[1] @ query
+        vectors.append(np.vstack([query, documents]))
+    assert np.sum(vectors[0] * vectors[1], axis=1).min() >= 0.99999
