@@ -140,7 +140,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     # Read the file before loading the model: a malformed line should not wait for it.
     questions = _questions(Path(args.questions)) if args.questions else []
-    rag = RAG.open(settings)
+    rag = RAG.open(settings, progress=_to_stderr)
     if args.question:
         answer = rag.ask(args.question)
         print(answer_json(answer, indent=2) if args.json else render_answer(answer))
@@ -150,6 +150,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer_json(answer) if args.json else render_answer(answer) + "\n",
               flush=True)
     return 0
+
+
+def _to_stderr(message: str) -> None:
+    """A rebuild's progress ("rebuilding: <why>"), said where it cannot mix with the answers on stdout."""
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def answer_json(answer: Answer, indent: int | None = None) -> str:
@@ -214,7 +219,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     parse_limits(args.max, "--max")
     old = load_report(Path(args.compare)) if args.compare else None
     nli = load_nli(Path(args.nli_model)) if args.nli_model else None
-    rag = RAG.open(settings)
+    rag = RAG.open(settings, progress=_to_stderr)
     questions = load_questions(Path(args.questions), rag.documents)
     report = evaluate(questions, rag.ask, nli=nli)
     print(render_report(report))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_CORPUS, publish_copy
 
+from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import MAX_FILE_BYTES, load_corpus
 from rag.embedding import Embedder
@@ -253,3 +256,65 @@ def _eventually(condition, timeout_s: float = 30.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+# --- damage to the index folder itself, as `python -m rag ask` meets it (in this process)
+
+HEADLINE = "Who opposed the Tokyo office?"
+
+
+def _damage(settings: Settings, kind: str) -> str:
+    """Damage the index of `settings` in one way; returns the build it named (as a path)."""
+    build = current_build(settings.index_dir)
+    pointer = settings.index_dir / "CURRENT"
+    if kind == "CURRENT not UTF-8":
+        pointer.write_bytes(b"\xff\xfe")
+    elif kind == "CURRENT a folder":
+        pointer.unlink()
+        pointer.mkdir()
+    elif kind == "model a string":
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        manifest["model"] = "all-MiniLM-L6-v2"
+        (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    elif kind == "builds a file":
+        shutil.rmtree(build.parent)
+        build.parent.write_text("not a folder\n", encoding="utf-8")
+    return str(build)
+
+
+def test_damage_a_build_can_replace_is_rebuilt_and_ask_says_why(small_built: Settings,
+                                                                capsys: pytest.CaptureFixture[str]):
+    build = _damage(small_built, "CURRENT not UTF-8")
+    code = main(["--corpus", str(small_built.corpus_dir), "--index", str(small_built.index_dir), "ask", HEADLINE])
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"rebuilding: {small_built.index_dir}/CURRENT holds no build name (byte 0 is "
+                                   "0xff, not UTF-8); run `python -m rag index --force`")
+    assert "Traceback" not in err and "Sources:" in out
+    assert current_build(small_built.index_dir).name != Path(build).name
+
+
+def test_a_manifest_section_of_the_wrong_type_is_refused_as_corrupt(built: Settings, embedder: Embedder):
+    # The same refusal `RAG.open` answers with a rebuild (test_a_refused_index_is_rebuilt_on_open).
+    build = _damage(built, "model a string")
+    with pytest.raises(IndexCorruptError) as caught:
+        RAG(built, embedder)
+    assert str(caught.value) == (f"{build}/manifest.json has no 'model' section (found str); "
+                                 "run `python -m rag index --force`")
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("CURRENT a folder", "{index}/CURRENT is not a file (a build writes the current build's name there); "
+                         "remove it and run `python -m rag index`"),
+    ("builds a file", "{index}/builds is not a folder (builds are written there); remove it and run "
+                      "`python -m rag index`"),
+])
+def test_damage_a_build_cannot_replace_is_one_error_line(small_built: Settings, kind: str, message: str,
+                                                         capsys: pytest.CaptureFixture[str]):
+    _damage(small_built, kind)
+    code = main(["--corpus", str(small_built.corpus_dir), "--index", str(small_built.index_dir), "ask", HEADLINE])
+    out, err = capsys.readouterr()
+
+    assert code == 2 and out == ""
+    assert err == f"error: {message.format(index=small_built.index_dir)}\n"
