@@ -30,6 +30,7 @@ import gradio as gr
 
 from rag.citations import source_url
 from rag.contract import answer_to_dict
+from rag.conversation import MAX_TURNS
 from rag.pipeline import RAG
 from rag.schema import Answer, Document, Paragraph, QuestionError, StoreUnavailableError, Turn
 from rag.source_view import meta_line, paragraph_html
@@ -82,7 +83,10 @@ class Chat:
         """Show the answer to `question` (asked after `turns`) and add the exchange to the conversation."""
         answer = self._answer(question, turns)
         html = render_answer(answer, self.rag.documents, self.link_prefix)
-        return [*history, {"role": "assistant", "content": html}], [*turns, Turn(question, answer.text)]
+        # The last MAX_TURNS exchanges, as the API takes: a tab left open all day would otherwise keep (and post,
+        # and read against) a history that only grows.
+        shown = [*history, {"role": "assistant", "content": html}][-2 * MAX_TURNS:]
+        return shown, [*turns, Turn(question, answer.text)][-MAX_TURNS:]
 
     @staticmethod
     def forget() -> list[Turn]:
