@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from servers import RunningApp, ask_in_page, start_app
+from servers import RunningApp, ask_in_frame, ask_in_page, start_app
 
 from rag.api import create_app
 from rag.api.gradio_gate import COOKIE
@@ -171,11 +171,12 @@ def test_malformed_queue_calls_get_4xx_and_one_log_line(server: RunningApp) -> N
 
 def test_with_a_token_gradio_api_needs_it_and_the_chat_page_gets_a_session_cookie(strict: RunningApp) -> None:
     from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
 
     for path in ("/config", "/gradio_api/info", "/embed/config", f"/gradio_api/queue/data?session_hash={uuid.uuid4()}"):
         refused = httpx.get(f"{strict.url}{path}", timeout=30)
         assert (refused.status_code, refused.json()) == (401, NEEDS_TOKEN), path
-    with pytest.raises(Exception):  # noqa: B017 - gradio_client's own error for the 401 on /config
+    with pytest.raises(AuthenticationError, match="as credentials were not provided"):  # its words for the 401
         Client(f"{strict.url}/", verbose=False, analytics_enabled=False)
 
     answer = Client(f"{strict.url}/", verbose=False, analytics_enabled=False, headers=AUTH).predict(
@@ -207,6 +208,12 @@ def test_with_a_token_the_chat_still_answers_in_a_browser(strict: RunningApp, br
     reply = ask_in_page(page, "Who opposed the liaison office?")
     assert reply.locator("a.rag-cite").first.get_attribute("href").startswith("/source/howto/uploads?")
     page.close()
+    # The compact chat a wiki frames sets the cookie itself (a new page is a new browser context, no cookie).
+    embed = browser.new_page()
+    embed.goto(f"{strict.url}/embed/")
+    marker = ask_in_frame(embed, "Who doubted the plan?")
+    assert marker.get_attribute("href").startswith("/source/gradio/file%3Dnotes?")
+    embed.close()
 
 
 # --- pages named like Gradio's routes
