@@ -121,7 +121,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print(printable(f"built   {report.build} ({', '.join(report.reasons)}): embedded {report.embedded:,} texts, "
                         f"reused {report.reused:,}, in {report.seconds:.1f} s"))
     else:
-        print(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded")
+        print(printable(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded"))
     if settings.vector_store != "faiss":
         from rag.stores.milvus_import import publish_current
 

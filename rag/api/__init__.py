@@ -44,6 +44,7 @@ from rag.api.routes import api_router  # noqa: E402
 from rag.api.timeouts import uvicorn_options  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
+from rag.printable import printable  # noqa: E402
 from rag.ui import build_chat  # noqa: E402
 
 def create_app(rag: RAG) -> FastAPI:
@@ -90,7 +91,7 @@ def serve(settings: Settings) -> None:
     """
     import uvicorn
 
-    rag = RAG.open(settings, progress=lambda message: print(message, flush=True))
+    rag = RAG.open(settings, progress=lambda message: print(printable(message), flush=True))
     # `python -m rag index` run beside the server publishes a new build; the
     # server swaps it in between requests (requests in flight keep the old one).
     rag.watch()
