@@ -251,7 +251,7 @@ def test_a_body_sent_too_slowly_is_refused_at_the_deadline(strict: RunningApp) -
     assert status == 408 and b"connection: close" in headers
     assert body == {"error": "the request body did not arrive within 1 s (setting request_timeout_s, "
                              "RAG_REQUEST_TIMEOUT_S); send it whole", "field": "body"}
-    assert DEADLINE_S <= time.perf_counter() - started < DEADLINE_S + 3
+    assert DEADLINE_S <= time.perf_counter() - started < DEADLINE_S + 5
 
 
 def test_headers_sent_too_slowly_lose_the_connection_at_the_deadline(strict: RunningApp) -> None:
@@ -259,7 +259,7 @@ def test_headers_sent_too_slowly_lose_the_connection_at_the_deadline(strict: Run
     with socket.create_connection(address(strict), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
         assert sock.recv(1024) == b""  # closed by the server
-    assert DEADLINE_S <= time.perf_counter() - started < DEADLINE_S + 3
+    assert DEADLINE_S <= time.perf_counter() - started < DEADLINE_S + 5
 
 
 # --- the chat's own history
