@@ -82,12 +82,20 @@ def status_and_json(reply: bytes) -> tuple[int, dict, bytes]:
     return int(head.split()[1]), json.loads(body), head.lower()
 
 
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextmanager
 def log_records(*names: str) -> Iterator[list[logging.LogRecord]]:
     """Every record the named loggers handle meanwhile (uvicorn's do not reach pytest's caplog)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = _Kept()
+    records = handler.records
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
