@@ -282,17 +282,23 @@ def _damage(settings: Settings, kind: str) -> str:
     return str(build)
 
 
-def test_damage_a_build_can_replace_is_rebuilt_and_ask_says_why(small_built: Settings,
+def test_damage_a_build_can_replace_is_rebuilt_and_ask_says_why(tmp_path: Path, embedder: Embedder,
                                                                 capsys: pytest.CaptureFixture[str]):
-    build = _damage(small_built, "CURRENT not UTF-8")
-    code = main(["--corpus", str(small_built.corpus_dir), "--index", str(small_built.index_dir), "ask", HEADLINE])
+    # A two-sentence corpus: the rebuild this damage forces reuses no vector, and what is checked is the saying.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "one.txt").write_text("NATO plans an office in Tokyo. China objected.", encoding="utf-8")
+    settings = Settings.load(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    build = _damage(settings, "CURRENT not UTF-8")
+    code = main(["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "ask",
+                 "Who objected to the office?"])
     out, err = capsys.readouterr()
 
     assert code == 0, err
-    assert err.splitlines()[0] == (f"rebuilding: {small_built.index_dir}/CURRENT holds no build name (byte 0 is "
+    assert err.splitlines()[0] == (f"rebuilding: {settings.index_dir}/CURRENT holds no build name (byte 0 is "
                                    "0xff, not UTF-8); run `python -m rag index --force`")
-    assert "Traceback" not in err and "Sources:" in out
-    assert current_build(small_built.index_dir).name != Path(build).name
+    assert "Traceback" not in err and "Sources:" in out and "China objected." in out
+    assert current_build(settings.index_dir).name != Path(build).name
 
 
 def test_a_manifest_section_of_the_wrong_type_is_refused_as_corrupt(built: Settings, embedder: Embedder):
