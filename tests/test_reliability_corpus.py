@@ -227,13 +227,13 @@ def test_the_watcher_logs_a_failed_look_and_goes_on(built: Settings, embedder: E
     rag = RAG(settings, embedder)
     old = rag.manifest["build_id"]
     pointer = settings.index_dir / "CURRENT"
-    # An unreadable pointer (a folder where the file should be) raises no RagError, as a build
-    # folder removed while it is read does not.
+    # An unreadable pointer (a folder where the file should be) is said in one line, without a traceback.
     pointer.unlink()
     pointer.mkdir()
     stop = rag.watch(interval_s=0.05)
     try:
-        assert _eventually(lambda: "looking for a new index build" in caplog.text)
+        assert _eventually(lambda: f"cannot look for a new index build: {pointer} cannot be read" in caplog.text)
+        assert all(record.exc_info is None for record in caplog.records)
         assert rag.ask("Who opposed the Tokyo office?").citations  # the loaded build still serves
         pointer.rmdir()
         (settings.index_dir / "CURRENT").write_text(old + "\n", encoding="utf-8")
