@@ -69,14 +69,15 @@ class Chat:
         try:
             return answer_to_dict(self.rag.ask(question))
         except QuestionError as err:
-            raise gr.Error(str(err)) from None
+            # The asker's to fix, and told them; Gradio would also print its traceback to the log (28 lines).
+            raise gr.Error(str(err), print_exception=False) from None
         except StoreUnavailableError as err:
             raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.") from None
 
     def add_question(self, message: str, history: list[dict]) -> tuple[str, list[dict], str]:
         """Show the question at once (escaped) and keep it for `add_answer`; clears the textbox."""
         if not message or not message.strip():
-            raise gr.Error("Type a question about the articles first.", title="Empty question")
+            raise gr.Error("Type a question about the articles first.", title="Empty question", print_exception=False)
         return "", [*history, user_message(message)], message
 
     def add_answer(self, question: str, history: list[dict], turns: list[Turn]) -> tuple[list[dict], list[Turn]]:
@@ -100,7 +101,7 @@ class Chat:
         try:
             return self.rag.ask(question, tuple(turns))
         except QuestionError as err:
-            raise gr.Error(str(err), title="Question not accepted") from None
+            raise gr.Error(str(err), title="Question not accepted", print_exception=False) from None
         except StoreUnavailableError as err:  # a shared store (Milvus) lost: the chat says so, and recovers with it
             raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.",
                            title="Index store unavailable") from None

@@ -174,6 +174,23 @@ def test_malformed_queue_calls_get_4xx_and_one_log_line(server: RunningApp) -> N
         assert "\n" not in records[0].getMessage()
 
 
+def test_a_question_that_is_no_text_is_told_the_asker_without_a_traceback(server: RunningApp,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    config = httpx.get(f"{server.url}/config", timeout=30).json()
+    session = uuid.uuid4().hex
+    joined = httpx.post(f"{server.url}/gradio_api/queue/join", timeout=30,
+                        json={"data": [{"question": "Who?"}], "fn_index": _fn_of_config(config, "ask"),
+                              "session_hash": session})
+    with httpx.stream("GET", f"{server.url}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=60) as stream:
+        messages = [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+
+    assert joined.status_code == 200
+    completed = next(m for m in messages if m.get("msg") == "process_completed")
+    assert completed["success"] is False and completed["output"]["error"] == "the question must be text, not dict"
+    assert "Traceback" not in capsys.readouterr().err  # Gradio printed 28 lines of it for each such call
+
+
 # --- the token on Gradio's API, the chat page still working
 
 
