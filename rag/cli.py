@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.config import Settings
+from rag.printable import printable, printable_logs
 from rag.schema import Answer, QuestionFileError, RagError
 
 EXIT_ERROR = 2
@@ -24,6 +25,7 @@ LISTED_DOCUMENTS = 20  # `index` names each page it read up to this many; a wiki
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    printable_logs()
     try:
         settings = Settings.load(corpus_dir=args.corpus, index_dir=args.index, model_path=args.model,
                                  k=getattr(args, "k", None), host=getattr(args, "host", None),
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             search_on_one_thread()
         return args.run(args, settings)
     except RagError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -117,7 +119,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from rag.progress import Meter
 
     terminal = sys.stdout.isatty() and not args.quiet
-    say = (lambda message: None) if args.quiet or not terminal else (lambda message: print(message, flush=True))
+    say = (lambda message: None) if args.quiet or not terminal else (lambda message: print(printable(message), flush=True))
     check_corpus_has_pages(settings)  # an empty folder is said at once, not after the model has loaded
     embedder = load_embedder(settings)
     report = ensure_index(settings, embedder, force=args.force, progress=say,
@@ -126,23 +128,23 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         if len(report.documents) <= LISTED_DOCUMENTS:
             for document in report.documents:
                 kinds = [p.kind for p in document.paragraphs]
-                print(f"read    {document.doc_id}: {document.title!r} ({document.date or 'no date'}), "
-                      f"{kinds.count('body')} paragraphs, {kinds.count('heading')} headings, "
-                      f"{kinds.count('boilerplate')} boilerplate blocks left out")
+                print(printable(f"read    {document.doc_id}: {document.title!r} ({document.date or 'no date'}), "
+                                f"{kinds.count('body')} paragraphs, {kinds.count('heading')} headings, "
+                                f"{kinds.count('boilerplate')} boilerplate blocks left out"))
         else:
             formats = Counter(Path(d.path).suffix.lower().lstrip(".") for d in report.documents)
             print(f"read    {len(report.documents):,} pages ("
                   f"{', '.join(f'{count:,} {kind}' for kind, count in sorted(formats.items()))})")
     # Skipped files are always named: a page missing from answers must be explained.
     for skipped in report.skipped:
-        print(f"skipped {skipped.path}: {skipped.reason}")
+        print(printable(f"skipped {skipped.path}: {skipped.reason}"))
     if args.quiet:
         return 0
     if report.rebuilt:
-        print(f"built   {report.build} ({', '.join(report.reasons)}): embedded {report.embedded:,} texts, "
-              f"reused {report.reused:,}, in {report.seconds:.1f} s")
+        print(printable(f"built   {report.build} ({', '.join(report.reasons)}): embedded {report.embedded:,} texts, "
+                        f"reused {report.reused:,}, in {report.seconds:.1f} s"))
     else:
-        print(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded")
+        print(printable(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded"))
     if settings.vector_store != "faiss":
         from rag.stores.milvus_import import publish_current
 
@@ -161,7 +163,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     # Read the file before loading the model: a malformed line should not wait for it.
     questions = _questions(Path(args.questions)) if args.questions else []
-    rag = RAG.open(settings)
+    rag = RAG.open(settings, progress=_to_stderr)
     if args.question:
         answer = rag.ask(args.question)
         print(answer_json(answer, indent=2) if args.json else render_answer(answer))
@@ -171,6 +173,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer_json(answer) if args.json else render_answer(answer) + "\n",
               flush=True)
     return 0
+
+
+def _to_stderr(message: str) -> None:
+    """A rebuild's progress ("rebuilding: <why>"), said where it cannot mix with the answers on stdout."""
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def answer_json(answer: Answer, indent: int | None = None) -> str:
@@ -235,7 +242,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     parse_limits(args.max, "--max")
     old = load_report(Path(args.compare)) if args.compare else None
     nli = load_nli(Path(args.nli_model)) if args.nli_model else None
-    rag = RAG.open(settings)
+    rag = RAG.open(settings, progress=_to_stderr)
     questions = load_questions(Path(args.questions), rag.documents)
     report = evaluate(questions, rag.ask, nli=nli)
     print(render_report(report))

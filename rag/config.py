@@ -24,7 +24,7 @@ _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 # Thresholds outside these give no answers at all, or answers to anything, and a stop waiting more than
 # ten minutes outlasts any service manager's patience: a typo, not a choice.
 _RANGES = (("min_relevance", 0.0, 1.5), ("min_overlap", 0.0, 1.0), ("keep_ratio", 0.0, 1.0),
-           ("shutdown_grace_s", 0, 600))
+           ("shutdown_grace_s", 0, 600), ("request_timeout_s", 1, 300))
 # What refusals call the corpus's documents: one word, as a sentence would use it ("pages", "articles").
 _NOUN = re.compile(r"[^\W\d_][\w-]{0,29}")
 ANSWERERS = ("extractive", "learned", "llm")
@@ -81,6 +81,9 @@ class Settings:
     # Gradio heartbeat stream for as long as it lives; unbounded, a server with one tab open did not stop at
     # all (still waiting after 40 s, measured).
     shutdown_grace_s: int = 5
+    # Seconds a client has to send a request's line and headers, and then its body: a connection trickling
+    # either stays open otherwise (300 half-sent requests held 300 connections, measured).
+    request_timeout_s: int = 15
     # Where retrieval reads the index: "faiss" (index_dir, loaded by each process), a Milvus server
     # shared by several processes ("http://host:19530"), or a Milvus Lite folder ("milvus-lite:index/milvus.db").
     vector_store: str = "faiss"

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 from rag.schema import Answer, Turn
 
+# Earlier turns a conversation carries: the chat keeps the last these many, POST /api/ask takes at most these.
+MAX_TURNS = 50
 Ask = Callable[[str, Sequence[Turn]], Answer]  # (question, earlier turns) -> answer, like RAG.ask
 
 

@@ -33,6 +33,7 @@ stays), so `raw[start:end] == text` holds against `path.read_bytes().decode()`.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.page_meta import check_text_fields, metadata_problem
 from rag.pages import FORMATS, opening_words, page_format, read_page
 from rag.read_cache import from_record, page_digest
 from rag.schema import CorpusError, Document, Paragraph, ParagraphKind
@@ -122,11 +124,10 @@ def read_pages(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = No
     known = known or {}
     for doc_id, [page] in sorted(paths.items()):
         path = Path(page.path)
-        reason = _unreadable_reason(path, root)
+        data, reason = _file_bytes(path, root)
         if reason:
             skipped.append(Skipped(str(path), reason))
             continue
-        data = path.read_bytes()
         if b"\x00" in data:
             skipped.append(Skipped(str(path), "contains NUL bytes: a binary file, not a page"))
             continue
@@ -153,6 +154,10 @@ def read_pages(corpus_dir: Path, known: Mapping[str, dict[str, Any]] | None = No
             continue
         if not document.body:
             skipped.append(Skipped(str(path), "no body text"))
+            continue
+        problem = metadata_problem(document)
+        if problem:
+            skipped.append(Skipped(str(path), problem))
             continue
         seen_content[raw] = page.relative
         documents.append(document)
@@ -236,20 +241,44 @@ def _read(path: Path, doc_id: str, raw: str) -> Document:
     return read_page(path, doc_id, raw, _sidecar(path))
 
 
-def _unreadable_reason(path: Path, root: Path) -> str:
-    if os.path.islink(path) and not path.resolve().is_relative_to(root):
-        return "a symlink to a file outside the corpus folder"
+def _file_bytes(path: Path, root: Path) -> tuple[bytes, str]:
+    """The file's bytes, or why it is not read.
+
+    One open, then `fstat` and read on what was opened: a file removed or replaced after the walk listed it
+    is either read whole or skipped as gone, never found by one call and missing for the next.
+    """
+    if os.path.islink(path):
+        try:
+            target = path.resolve()
+        except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a loop
+            return b"", _LOOP
+        if not target.is_relative_to(root):
+            return b"", "a symlink to a file outside the corpus folder"
     try:
-        status = os.stat(path)  # one stat a page, not three: a wiki has 100,000 of them
-    except OSError:
-        return "not a regular file"
-    if not stat.S_ISREG(status.st_mode):
-        return "not a regular file"
-    if status.st_size == 0:
-        return "empty file"
-    if status.st_size > MAX_FILE_BYTES:
-        return f"{status.st_size} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"
-    return ""
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer that never comes.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return b"", "a symlink to a missing file" if os.path.islink(path) else "removed while the corpus was read"
+    except OSError as err:
+        return b"", _LOOP if err.errno == errno.ELOOP else f"cannot be opened ({err.strerror}); check its permissions"
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(descriptor)  # one stat a page: a wiki has 100,000 of them
+        if not stat.S_ISREG(status.st_mode):
+            return b"", "not a regular file"
+        if status.st_size == 0:
+            return b"", "empty file"
+        if status.st_size > MAX_FILE_BYTES:
+            return b"", f"{status.st_size} bytes is over the {MAX_FILE_BYTES}-byte limit for one article; split it"
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as err:
+            return b"", f"cannot be read ({err.strerror})"
+    if len(data) > MAX_FILE_BYTES:  # it grew after the stat
+        return b"", f"over the {MAX_FILE_BYTES}-byte limit for one article; split it"
+    return data, ""
+
+
+_LOOP = "a symlink loop (it leads back to itself, never to a file); remove it"
 
 
 def read_document(path: Path, raw: str, doc_id: str = "") -> Document:
@@ -282,6 +311,7 @@ def _sidecar(path: Path) -> dict[str, object]:
         raise CorpusError(f"{meta_path} is not valid UTF-8 JSON ({err}); fix or remove it") from None
     if not isinstance(meta, dict):
         raise CorpusError(f"{meta_path} must hold a JSON object with title, date, source, url")
+    check_text_fields(meta, meta_path.name)
     return meta
 
 

@@ -103,23 +103,54 @@ class LoadedIndex:
 
 
 def current_build(index_dir: Path) -> Path | None:
+    """The build `CURRENT` names; None when there is none yet. `IndexCorruptError` when `CURRENT` cannot be
+    read as a name: a build replaces it, or, where a build cannot (`check_layout`), the error says what to do."""
     pointer = index_dir / "CURRENT"
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as err:
+        raise IndexCorruptError(f"{pointer} holds no build name (byte {err.start} is {err.object[err.start]:#04x}, "
+                                "not UTF-8); run `python -m rag index --force`") from None
+    except OSError as err:
+        raise IndexCorruptError(f"{pointer} cannot be read ({err.strerror}); {_LAYOUT_FIX}") from None
     path = index_dir / "builds" / name
     return path if name and "/" not in name and path.is_dir() else None
 
 
+_LAYOUT_FIX = "remove it and run `python -m rag index`"
+
+
+def check_layout(index_dir: Path) -> None:
+    """Refuse to build where a build cannot be published: `CURRENT` or `builds` of the wrong kind.
+
+    A build never deletes what it did not make, so these are for whoever made them to remove.
+    """
+    pointer, builds = index_dir / "CURRENT", index_dir / "builds"
+    if pointer.exists() and not pointer.is_file():
+        raise IndexCorruptError(f"{pointer} is not a file (a build writes the current build's name there); "
+                                f"{_LAYOUT_FIX}")
+    if builds.exists() and not builds.is_dir():
+        raise IndexCorruptError(f"{builds} is not a folder (builds are written there); {_LAYOUT_FIX}")
+
+
+_SECTIONS = ("key", "model", "counts", "files")  # the parts of a manifest that are read as mappings
+
+
 def read_manifest(build: Path) -> dict[str, Any]:
+    fix = "run `python -m rag index --force`"
     try:
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise IndexCorruptError(f"{build}/manifest.json is unreadable ({err}); run `python -m rag index --force`") from None
+        raise IndexCorruptError(f"{build}/manifest.json is unreadable ({err}); {fix}") from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorruptError(f"{build} has index format {manifest.get('format_version') if isinstance(manifest, dict) else '?'}, "
-                                f"this program reads {FORMAT_VERSION}; run `python -m rag index --force`")
+                                f"this program reads {FORMAT_VERSION}; {fix}")
+    for section in _SECTIONS:
+        if not isinstance(manifest.get(section), dict):
+            raise IndexCorruptError(f"{build}/manifest.json has no {section!r} section (found "
+                                    f"{type(manifest.get(section)).__name__}); {fix}")
     return manifest
 
 
@@ -168,6 +199,7 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
     computed them (`rag.corpus.read_pages`); without them they are computed again. `split` holds pages
     already cut into units (`rag.chunking.page_units`) with the key's chunking, by doc id.
     """
+    check_layout(index_dir)
     if digests is None:
         digests = {d.doc_id: document_digest(d) for d in documents}
     chunks, sentences = _units(documents, digests, key, reuse, split or {})
@@ -304,10 +336,10 @@ def stored_vectors(build: Path, dimension: int) -> StoredVectors | None:
 
 def read_records(index_dir: Path) -> dict[str, dict[str, Any]]:
     """What the current build read of each page (`rag.read_cache`), by doc id; empty when unusable."""
-    build = current_build(index_dir)
-    if build is None:
-        return {}
     try:
+        build = current_build(index_dir)
+        if build is None:
+            return {}
         manifest = read_manifest(build)
         if manifest["key"].get("reader_version") != READER_VERSION or \
                 _file_digest(build / "documents.jsonl") != manifest["files"]["documents.jsonl"]:

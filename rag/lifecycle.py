@@ -39,6 +39,7 @@ from rag.index import (
     StoredVectors,
     build_index,
     build_lock,
+    check_layout,
     current_build,
     load_index,
     read_manifest,
@@ -121,10 +122,10 @@ def build_key(settings: Settings, embedder: Embedder, documents: Sequence[Docume
 
 def stale_reasons(index_dir: Path, key: BuildKey) -> list[str]:
     """Why the index in `index_dir` does not serve `key` (empty when it does)."""
-    build = current_build(index_dir)
-    if build is None:
-        return ["no index has been built yet"]
     try:
+        build = current_build(index_dir)
+        if build is None:
+            return ["no index has been built yet"]
         built = read_manifest(build)["key"]
     except IndexCorruptError as err:
         return [str(err)]
@@ -141,6 +142,7 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
     """
     started = time.perf_counter()
     with build_lock(settings.index_dir), _collector_paused():
+        check_layout(settings.index_dir)  # before anything is read or embedded for a build that cannot be published
         reuse = None if force else _reusable(settings.index_dir, model_sha256(embedder.model_dir), embedder)
         split: dict[str, tuple[list[Chunk], list[Sentence]]] = {}
 
@@ -187,10 +189,10 @@ def _collector_paused() -> Iterator[None]:
 def _reusable(index_dir: Path, model_sha: str, embedder: Embedder) -> StoredVectors | None:
     """The published build's vectors, when they were computed by the same model the same way (the same
     weights, run by the same encoder: torch and ONNX Runtime differ in the last bits)."""
-    build = current_build(index_dir)
-    if build is None:
-        return None
     try:
+        build = current_build(index_dir)
+        if build is None:
+            return None
         built = read_manifest(build)["key"]
     except (IndexCorruptError, KeyError):
         return None

@@ -12,7 +12,8 @@ is off) holding both the raw spelling and what it stands for.
 What is read, what is left out:
 
 * YAML front matter (`---` … `---` at the top) gives title, date, source
-  and url, as a `.json` sidecar does; it is never body text;
+  and url, as a `.json` sidecar does; it is never body text; those fields
+  must be single values (`rag.page_meta`), and aliases (`*name`) are refused;
 * headings are headings; paragraphs, list items, block quotes, code blocks
   and table rows (cells separated by " | ") are body;
 * links read as their words, emphasis and code spans as their text;
@@ -30,6 +31,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from rag.page_meta import check_text_fields
 from rag.readable import Block, ParsedPage, ReadableBuilder
 from rag.schema import CorpusError, ParagraphKind
 
@@ -64,11 +66,22 @@ def _front_matter(raw: str) -> tuple[dict[str, Any], int]:
             body_from = sum(len(text) + 1 for text in lines[:number + 1])
             text = "\n".join(lines[1:number])
             try:
+                if _has_alias(text):
+                    raise CorpusError("front matter uses a YAML alias (*name); write each value out in full")
                 meta = yaml.load(text, Loader=_SAFE_LOADER)
             except yaml.YAMLError:
                 raise CorpusError(_yaml_problem(text)) from None
-            return (meta if isinstance(meta, dict) else {}), min(body_from, len(raw))
+            meta = meta if isinstance(meta, dict) else {}
+            check_text_fields(meta, "front matter")
+            return meta, min(body_from, len(raw))
     return {}, 0  # no closing fence: a thematic break, not front matter
+
+
+def _has_alias(text: str) -> bool:
+    """Whether the YAML refers back to an anchor. Aliases are refused before anything is built: nine nested
+    levels of them make a few hundred bytes stand for gigabytes once a value is turned into text. The events
+    are read only when a "*" could start one, so a page without one is parsed once."""
+    return "*" in text and any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=_SAFE_LOADER))
 
 
 def _yaml_problem(text: str) -> str:

@@ -186,7 +186,7 @@ class RAG:
             while not stop.wait(interval_s):
                 try:
                     self.reload()
-                except StoreUnavailableError as err:  # the link reconnects by itself; a traceback adds nothing
+                except (StoreUnavailableError, IndexCorruptError) as err:  # said in full: a traceback adds nothing
                     _log.warning("cannot look for a new index build: %s; still serving build %s", err,
                                  self._state.store.build_id)
                 except Exception:  # noqa: BLE001 - a watcher that dies leaves the server on an old build for good

@@ -30,6 +30,7 @@ import gradio as gr
 
 from rag.citations import source_url
 from rag.contract import answer_to_dict
+from rag.conversation import MAX_TURNS
 from rag.pipeline import RAG
 from rag.schema import Answer, Document, Paragraph, QuestionError, StoreUnavailableError, Turn
 from rag.source_view import meta_line, paragraph_html
@@ -68,21 +69,25 @@ class Chat:
         try:
             return answer_to_dict(self.rag.ask(question))
         except QuestionError as err:
-            raise gr.Error(str(err)) from None
+            # The asker's to fix, and told them; Gradio would also print its traceback to the log (28 lines).
+            raise gr.Error(str(err), print_exception=False) from None
         except StoreUnavailableError as err:
             raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.") from None
 
     def add_question(self, message: str, history: list[dict]) -> tuple[str, list[dict], str]:
         """Show the question at once (escaped) and keep it for `add_answer`; clears the textbox."""
         if not message or not message.strip():
-            raise gr.Error("Type a question about the articles first.", title="Empty question")
+            raise gr.Error("Type a question about the articles first.", title="Empty question", print_exception=False)
         return "", [*history, user_message(message)], message
 
     def add_answer(self, question: str, history: list[dict], turns: list[Turn]) -> tuple[list[dict], list[Turn]]:
         """Show the answer to `question` (asked after `turns`) and add the exchange to the conversation."""
         answer = self._answer(question, turns)
         html = render_answer(answer, self.rag.documents, self.link_prefix)
-        return [*history, {"role": "assistant", "content": html}], [*turns, Turn(question, answer.text)]
+        # The last MAX_TURNS exchanges, as the API takes: a tab left open all day would otherwise keep (and post,
+        # and read against) a history that only grows.
+        shown = [*history, {"role": "assistant", "content": html}][-2 * MAX_TURNS:]
+        return shown, [*turns, Turn(question, answer.text)][-MAX_TURNS:]
 
     @staticmethod
     def forget() -> list[Turn]:
@@ -96,7 +101,7 @@ class Chat:
         try:
             return self.rag.ask(question, tuple(turns))
         except QuestionError as err:
-            raise gr.Error(str(err), title="Question not accepted") from None
+            raise gr.Error(str(err), title="Question not accepted", print_exception=False) from None
         except StoreUnavailableError as err:  # a shared store (Milvus) lost: the chat says so, and recovers with it
             raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.",
                            title="Index store unavailable") from None

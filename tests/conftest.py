@@ -38,6 +38,8 @@ LONGEST_FILES_FIRST = (
     "test_milvus_store.py",  # 27
     "test_ui.py",  # 25
     "test_reliability_corpus.py",  # 24
+    "test_hostile_clients.py",  # 20 (measured alone, 2026-12-03)
+    "test_hostile_corpus.py",  # 18 (measured alone, 2026-12-03)
     "test_embedding.py",  # 17
     "test_security.py",  # 16
     "test_wiki.py",  # 8

@@ -25,6 +25,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from rag.api.timeouts import uvicorn_options
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -71,7 +73,7 @@ def start_app(app: FastAPI, root_path: str = "") -> RunningApp:
     """Serve `app` like `rag.api.serve` does (uvicorn, root_path) and wait until /healthz answers."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, root_path=root_path, log_level="warning",
-                            timeout_graceful_shutdown=STOP_GRACE_S)
+                            timeout_graceful_shutdown=STOP_GRACE_S, **uvicorn_options(app.state.settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

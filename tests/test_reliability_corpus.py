@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_CORPUS, publish_copy
 
+from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import MAX_FILE_BYTES, load_corpus
 from rag.embedding import Embedder
@@ -224,13 +227,13 @@ def test_the_watcher_logs_a_failed_look_and_goes_on(built: Settings, embedder: E
     rag = RAG(settings, embedder)
     old = rag.manifest["build_id"]
     pointer = settings.index_dir / "CURRENT"
-    # An unreadable pointer (a folder where the file should be) raises no RagError, as a build
-    # folder removed while it is read does not.
+    # An unreadable pointer (a folder where the file should be) is said in one line, without a traceback.
     pointer.unlink()
     pointer.mkdir()
     stop = rag.watch(interval_s=0.05)
     try:
-        assert _eventually(lambda: "looking for a new index build" in caplog.text)
+        assert _eventually(lambda: f"cannot look for a new index build: {pointer} cannot be read" in caplog.text)
+        assert all(record.exc_info is None for record in caplog.records)
         assert rag.ask("Who opposed the Tokyo office?").citations  # the loaded build still serves
         pointer.rmdir()
         (settings.index_dir / "CURRENT").write_text(old + "\n", encoding="utf-8")
@@ -253,3 +256,71 @@ def _eventually(condition, timeout_s: float = 30.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+# --- damage to the index folder itself, as `python -m rag ask` meets it (in this process)
+
+HEADLINE = "Who opposed the Tokyo office?"
+
+
+def _damage(settings: Settings, kind: str) -> str:
+    """Damage the index of `settings` in one way; returns the build it named (as a path)."""
+    build = current_build(settings.index_dir)
+    pointer = settings.index_dir / "CURRENT"
+    if kind == "CURRENT not UTF-8":
+        pointer.write_bytes(b"\xff\xfe")
+    elif kind == "CURRENT a folder":
+        pointer.unlink()
+        pointer.mkdir()
+    elif kind == "model a string":
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        manifest["model"] = "all-MiniLM-L6-v2"
+        (build / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    elif kind == "builds a file":
+        shutil.rmtree(build.parent)
+        build.parent.write_text("not a folder\n", encoding="utf-8")
+    return str(build)
+
+
+def test_damage_a_build_can_replace_is_rebuilt_and_ask_says_why(tmp_path: Path, embedder: Embedder,
+                                                                capsys: pytest.CaptureFixture[str]):
+    # A two-sentence corpus: the rebuild this damage forces reuses no vector, and what is checked is the saying.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "one.txt").write_text("NATO plans an office in Tokyo. China objected.", encoding="utf-8")
+    settings = Settings.load(env={}, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    ensure_index(settings, embedder)
+    build = _damage(settings, "CURRENT not UTF-8")
+    code = main(["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "ask",
+                 "Who objected to the office?"])
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"rebuilding: {settings.index_dir}/CURRENT holds no build name (byte 0 is "
+                                   "0xff, not UTF-8); run `python -m rag index --force`")
+    assert "Traceback" not in err and "Sources:" in out and "China objected." in out
+    assert current_build(settings.index_dir).name != Path(build).name
+
+
+def test_a_manifest_section_of_the_wrong_type_is_refused_as_corrupt(built: Settings, embedder: Embedder):
+    # The same refusal `RAG.open` answers with a rebuild (test_a_refused_index_is_rebuilt_on_open).
+    build = _damage(built, "model a string")
+    with pytest.raises(IndexCorruptError) as caught:
+        RAG(built, embedder)
+    assert str(caught.value) == (f"{build}/manifest.json has no 'model' section (found str); "
+                                 "run `python -m rag index --force`")
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("CURRENT a folder", "{index}/CURRENT is not a file (a build writes the current build's name there); "
+                         "remove it and run `python -m rag index`"),
+    ("builds a file", "{index}/builds is not a folder (builds are written there); remove it and run "
+                      "`python -m rag index`"),
+])
+def test_damage_a_build_cannot_replace_is_one_error_line(small_built: Settings, kind: str, message: str,
+                                                         capsys: pytest.CaptureFixture[str]):
+    _damage(small_built, kind)
+    code = main(["--corpus", str(small_built.corpus_dir), "--index", str(small_built.index_dir), "ask", HEADLINE])
+    out, err = capsys.readouterr()
+
+    assert code == 2 and out == ""
+    assert err == f"error: {message.format(index=small_built.index_dir)}\n"

@@ -14,7 +14,8 @@ The parts, each in its module: `routes` (the JSON API and its token),
 `pages` (health, source view, widget), `models` (request and response
 models), `errors` (errors as HTTP responses), `doc_ids` (the article-id
 path parameter), `guard` (security headers, refused Gradio routes, body
-caps), `methods` (405 for undeclared methods), `root_path` (serving under a
+caps and deadlines), `timeouts` (uvicorn's, and a deadline for headers), `gradio_gate` (the
+token on Gradio's API, its queue calls checked), `methods` (405 for undeclared methods), `root_path` (serving under a
 prefix). Stock Gradio is made safe for a wiki here, not in `rag.ui`: our
 CORS allowlist (Gradio then adds no CORS headers of its own), the guard,
 monitoring and run history off, errors without tracebacks.
@@ -34,13 +35,16 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 
 from rag.api.errors import add_error_handlers  # noqa: E402
+from rag.api.gradio_gate import GradioGate  # noqa: E402
 from rag.api.guard import Guard  # noqa: E402
 from rag.api.methods import RejectUndeclaredMethods  # noqa: E402
 from rag.api.pages import STATIC_DIR, add_pages  # noqa: E402
 from rag.api.root_path import AcceptPrefixedPaths  # noqa: E402
 from rag.api.routes import api_router  # noqa: E402
+from rag.api.timeouts import uvicorn_options  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
+from rag.printable import printable  # noqa: E402
 from rag.ui import build_chat  # noqa: E402
 
 def create_app(rag: RAG) -> FastAPI:
@@ -54,6 +58,7 @@ def create_app(rag: RAG) -> FastAPI:
         redoc_url=None,
         static_url="/docs-static",
     )
+    app.state.settings = settings  # for whoever serves the app: its timeouts (rag.api.timeouts) are settings
     add_error_handlers(app)
     api = api_router(rag)
     app.include_router(api)
@@ -61,9 +66,11 @@ def create_app(rag: RAG) -> FastAPI:
     gradio_options = dict(server_name=settings.host, server_port=settings.port, run_history=False,
                           enable_monitoring=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False,
                           css_paths=[STATIC_DIR / "chat.css"])
+    chats = {"/embed": build_chat(rag, embed=True), "": build_chat(rag)}
     # /embed must be mounted before "/", which would otherwise take every path.
-    gr.mount_gradio_app(app, build_chat(rag, embed=True), path="/embed", footer_links=[], **gradio_options)
-    gr.mount_gradio_app(app, build_chat(rag), path="/", footer_links=["api"], **gradio_options)
+    gr.mount_gradio_app(app, chats["/embed"], path="/embed", footer_links=[], **gradio_options)
+    gr.mount_gradio_app(app, chats[""], path="/", footer_links=["api"], **gradio_options)
+    app.add_middleware(GradioGate, settings=settings, chats=chats)
     # The API's routes are listed from their router: FastAPI keeps an included router as one opaque route.
     app.add_middleware(RejectUndeclaredMethods, routes=[*app.routes, *api.routes])
     # Our CORS middleware, present even with an empty allowlist, is what makes
@@ -84,7 +91,7 @@ def serve(settings: Settings) -> None:
     """
     import uvicorn
 
-    rag = RAG.open(settings, progress=lambda message: print(message, flush=True))
+    rag = RAG.open(settings, progress=lambda message: print(printable(message), flush=True))
     # `python -m rag index` run beside the server publishes a new build; the
     # server swaps it in between requests (requests in flight keep the old one).
     rag.watch()
@@ -92,4 +99,4 @@ def serve(settings: Settings) -> None:
     print(f"serving {len(rag.documents)} articles at http://{settings.host}:{settings.port}{settings.root_path}/",
           flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path, log_level="info",
-                timeout_graceful_shutdown=settings.shutdown_grace_s)
+                timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))

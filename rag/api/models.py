@@ -11,13 +11,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from rag.conversation import MAX_TURNS
 from rag.questions import is_blank
 
 MAX_K = 100  # passages per question a caller may ask for; the index is a few hundred chunks
-MAX_HISTORY = 50  # turns; each is read in order, and the last one without its answer is answered again
+MAX_HISTORY = MAX_TURNS  # each is read in order, and the last one without its answer is answered again
+# An earlier answer sent back: this server's are at most 120 words, an LLM's some hundreds; a cap keeps one turn
+# from costing what a thousand questions do.
+MAX_ANSWER_CHARS = 10_000
 _SURROGATES = range(0xD800, 0xE000)  # cannot travel in UTF-8 JSON, nor stand in a pattern
 
 
@@ -28,15 +32,24 @@ def _whole_number(value: object) -> object:
     return int(value)
 
 
-class TurnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="an earlier question of the conversation")
-    answer: str = Field("", description="the answer it got; when left out, the server answers the question again "
-                                        "to read a follow-up's 'he' or 'it'")
-
-
 def ask_request_model(max_question_chars: int) -> type[BaseModel]:
-    """The body of POST /api/ask, its question's limits those of a server with `max_question_chars`."""
+    """The body of POST /api/ask, its questions' limits those of a server with `max_question_chars`."""
+
+    def within_limit(question: str) -> str:
+        # An earlier question is read, cleaned and searched as the question is: bounded the same, in the same words.
+        if len(question) > max_question_chars:
+            raise PydanticCustomError("question_too_long", f"the question has {len(question)} characters; the limit "
+                                      f"is {max_question_chars} (setting max_question_chars, RAG_MAX_QUESTION_CHARS)")
+        return question
+
+    class TurnIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        question: Annotated[str, AfterValidator(within_limit)] = Field(
+            description=f"an earlier question of the conversation, at most {max_question_chars} characters",
+            json_schema_extra={"maxLength": max_question_chars})
+        answer: str = Field("", max_length=MAX_ANSWER_CHARS,
+                            description="the answer it got; when left out, the server answers the question again "
+                                        "to read a follow-up's 'he' or 'it'")
 
     class AskRequest(BaseModel):
         model_config = ConfigDict(extra="forbid", json_schema_extra={
