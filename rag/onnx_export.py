@@ -44,7 +44,7 @@ OPSET = 17  # ONNX Runtime 1.30 fuses attention, layer norm and GELU at this ops
 # What an export must reproduce: sentence-transformers' vectors, to the rounding of float32.
 PROBE_MIN_COSINE = 0.99999
 PROBE = (
-    "Who opposed the Tokyo office?",
+    "Which countries were against the liaison office?",
     "NATO plans to open a liaison office in Tokyo, its first in Asia, the Nikkei reported.",
     "",
     "a",
