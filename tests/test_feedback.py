@@ -1,0 +1,171 @@
+"""Readers' ratings: the append-only store, POST and GET /api/feedback on a real server, the export."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import RunningApp, start_app
+
+from rag.api import create_app
+from rag.contract import answer_to_dict
+from rag.embedding import Embedder
+from rag.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
+from rag.pipeline import RAG
+from rag.schema import Turn
+
+TOKEN = "ratings-token"
+QUESTION = "Who opposed the Tokyo office?"
+
+
+@pytest.fixture(scope="module")
+def answer(rag: RAG) -> dict:
+    return answer_to_dict(rag.ask(QUESTION))
+
+
+@pytest.fixture()
+def feedback_api(rag: RAG, embedder: Embedder, tmp_path: Path) -> Iterator[RunningApp]:
+    running = start_app(create_app(RAG(rag.settings.replace(feedback_dir=tmp_path / "feedback"), embedder)))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def token_api(rag: RAG, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    settings = rag.settings.replace(api_token=TOKEN, feedback_dir=tmp_path_factory.mktemp("feedback"))
+    running = start_app(create_app(RAG(settings, embedder)))
+    yield running
+    running.stop()
+
+
+# --- the store
+
+
+def test_ratings_come_back_newest_first_and_a_rewrite_counts_once(tmp_path: Path, answer: dict) -> None:
+    store = FeedbackStore(tmp_path)
+    first = store.add(Rating(QUESTION, answer, helpful=True))
+    second = store.add(Rating("And Russia?", answer, helpful=False, history=(Turn(QUESTION, answer["answer"]),)))
+    commented = store.add(Rating(QUESTION, answer, helpful=True, comment="clear", rating_id=first.rating_id))
+
+    assert [(r.rating_id, r.comment) for r in store.ratings()] == [(first.rating_id, "clear"), (second.rating_id, "")]
+    assert store.ratings()[1] == second
+    assert commented.time > first.time
+    assert len((tmp_path / FILE_NAME).read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_a_torn_last_line_loses_no_rating(tmp_path: Path, answer: dict) -> None:
+    store = FeedbackStore(tmp_path)
+    kept = store.add(Rating(QUESTION, answer, helpful=False, comment="kept"))
+    with (tmp_path / FILE_NAME).open("ab") as file:
+        file.write(b'{"id": "torn", "question": "Who opp')  # a crash mid-write
+    assert store.ratings() == [kept]
+
+    after = store.add(Rating(QUESTION, answer, helpful=True, comment="after"))
+    assert store.ratings() == [after, kept]
+
+
+def test_threads_writing_at_once_never_interleave(tmp_path: Path, answer: dict) -> None:
+    store = FeedbackStore(tmp_path)
+    start = threading.Barrier(20)
+
+    def rate(n: int) -> None:
+        start.wait()
+        for i in range(10):
+            store.add(Rating(QUESTION, answer, helpful=bool(i % 2), comment=f"{n}-{i}"))
+
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(rate, range(20)))
+    assert sorted(r.comment for r in store.ratings()) == sorted(f"{n}-{i}" for n in range(20) for i in range(10))
+
+
+# --- the API
+
+
+def test_fifty_concurrent_ratings_are_all_read_back(feedback_api: RunningApp, answer: dict) -> None:
+    start = threading.Barrier(50)
+
+    def rate(n: int) -> httpx.Response:
+        body = {"question": QUESTION, "answer": answer, "helpful": n % 2 == 0, "comment": f"rating {n}"}
+        start.wait()
+        return httpx.post(f"{feedback_api.url}/api/feedback", json=body, timeout=60)
+
+    with ThreadPoolExecutor(50) as pool:
+        replies = list(pool.map(rate, range(50)))
+
+    assert [r.status_code for r in replies] == [201] * 50
+    listed = httpx.get(f"{feedback_api.url}/api/feedback", params={"limit": 200}, timeout=30).json()
+    assert listed["total"] == 50
+    assert sorted(r["comment"] for r in listed["ratings"]) == sorted(f"rating {n}" for n in range(50))
+    times = [r["time"] for r in listed["ratings"]]
+    assert times == sorted(times, reverse=True)
+    assert {r["id"] for r in listed["ratings"]} == {r.json()["id"] for r in replies}
+
+
+def test_a_rating_is_stored_with_its_time_and_build_and_listed_in_pages(feedback_api: RunningApp, rag: RAG,
+                                                                        answer: dict) -> None:
+    history = [{"question": "Where would NATO open its first office in Asia?", "answer": "In Tokyo. [1]"}]
+    for n in range(3):
+        reply = httpx.post(f"{feedback_api.url}/api/feedback", timeout=30, json={
+            "question": QUESTION, "history": history, "answer": answer, "helpful": False, "comment": f"no {n}"})
+        assert reply.status_code == 201
+    stored = reply.json()
+
+    assert stored["build_id"] == rag.manifest["build_id"] and stored["time"].endswith("+00:00")
+    assert (stored["question"], stored["history"], stored["answer"], stored["helpful"], stored["comment"]) == (
+        QUESTION, history, answer, False, "no 2")
+    page = httpx.get(f"{feedback_api.url}/api/feedback", params={"limit": 2, "offset": 1}, timeout=30).json()
+    assert (page["total"], page["offset"], page["limit"]) == (3, 1, 2)
+    assert [r["comment"] for r in page["ratings"]] == ["no 1", "no 0"]
+
+
+@pytest.mark.parametrize(("change", "status", "message"), [
+    ({"comment": "x" * (MAX_COMMENT_CHARS + 1)}, 400,
+     f"the comment has {MAX_COMMENT_CHARS + 1} characters; the limit is {MAX_COMMENT_CHARS}: shorten it to what "
+     "was wrong with the answer"),
+    ({"answer": None}, 422, "answer: Field required"),
+    ({"helpful": "yes"}, 422, "helpful: Input should be a valid boolean"),
+    ({"helpful": 1}, 422, "helpful: Input should be a valid boolean"),
+    ({"question": " \u200b"}, 400, "the question is empty; type a question about the articles"),
+])
+def test_bad_ratings_are_refused_with_a_message(feedback_api: RunningApp, answer: dict, change: dict, status: int,
+                                                message: str) -> None:
+    body = {"question": QUESTION, "answer": answer, "helpful": False, **change}
+    body = {name: value for name, value in body.items() if value is not None}
+
+    reply = httpx.post(f"{feedback_api.url}/api/feedback", json=body, timeout=30)
+
+    assert (reply.status_code, reply.json()["error"]) == (status, message)
+    assert httpx.get(f"{feedback_api.url}/api/feedback", timeout=30).json()["total"] == 0
+
+
+def test_a_made_up_answer_is_refused(feedback_api: RunningApp, answer: dict) -> None:
+    citation = {**answer["citations"][0], "n": True}
+    body = {"question": QUESTION, "answer": {**answer, "citations": [citation]}, "helpful": False}
+
+    reply = httpx.post(f"{feedback_api.url}/api/feedback", json=body, timeout=30)
+
+    assert (reply.status_code, reply.json()["error"]) == (422, "answer.citations.0.n: Input should be a valid integer")
+
+
+def test_the_token_guards_the_ratings(token_api: RunningApp, answer: dict) -> None:
+    body = {"question": QUESTION, "answer": answer, "helpful": True}
+    refused = "missing or wrong API token: send the header 'Authorization: Bearer <token>'"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    assert httpx.get(f"{token_api.url}/api/feedback", timeout=30).json()["error"] == refused
+    assert httpx.post(f"{token_api.url}/api/feedback", json=body, timeout=30).status_code == 401
+    assert httpx.post(f"{token_api.url}/api/feedback", json=body, headers=headers, timeout=30).status_code == 201
+    assert httpx.get(f"{token_api.url}/api/feedback", headers=headers, timeout=30).json()["total"] == 1
+
+
+def test_stored_lines_are_plain_json(feedback_api: RunningApp, rag: RAG, answer: dict, tmp_path: Path) -> None:
+    httpx.post(f"{feedback_api.url}/api/feedback", json={"question": QUESTION, "answer": answer, "helpful": False},
+               timeout=30)
+    line = json.loads((tmp_path / "feedback" / FILE_NAME).read_text(encoding="utf-8"))
+
+    assert sorted(line) == ["answer", "build_id", "comment", "helpful", "history", "id", "question", "time"]
