@@ -54,8 +54,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings over the shipped corpus with an index of the test run's own (env ignored)."""
-    return Settings.load(env={}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"))
+    """Settings over the shipped corpus with an index and a ratings folder of the test run's own (env ignored)."""
+    return Settings.load(env={}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"),
+                         feedback_dir=tmp_path_factory.mktemp("feedback"))
 
 
 @pytest.fixture(scope="session")

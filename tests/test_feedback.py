@@ -169,3 +169,4 @@ def test_stored_lines_are_plain_json(feedback_api: RunningApp, rag: RAG, answer:
     line = json.loads((tmp_path / "feedback" / FILE_NAME).read_text(encoding="utf-8"))
 
     assert sorted(line) == ["answer", "build_id", "comment", "helpful", "history", "id", "question", "time"]
+

@@ -9,7 +9,7 @@ though the pipeline checks them itself (a 400 naming the limit).
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -42,10 +42,7 @@ def ask_request_model(max_question_chars: int) -> type[BaseModel]:
         model_config = ConfigDict(extra="forbid", json_schema_extra={
             "examples": [{"question": "Who opposed NATO's office in Tokyo?"},
                          {"question": "And Russia?", "history": [{"question": "What did China say about the office?"}]}]})
-        question: str = Field(
-            description=f"the question: at most {max_question_chars} characters (setting max_question_chars), "
-                        "at least one of them neither whitespace nor a control, format or private-use character",
-            json_schema_extra={"minLength": 1, "maxLength": max_question_chars, "pattern": not_blank_pattern()})
+        question: str = question_field(max_question_chars)
         history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY,
                                       description="earlier turns, oldest first; a follow-up like 'And Russia?' "
                                                   "is read together with the last one")
@@ -54,6 +51,13 @@ def ask_request_model(max_question_chars: int) -> type[BaseModel]:
                               description="passages handed to the answerer (the server's default if absent)")
 
     return AskRequest
+
+
+def question_field(max_question_chars: int) -> Any:
+    """A question's field: its limits stated in the schema, checked by the pipeline (a 400 naming the limit)."""
+    return Field(description=f"the question: at most {max_question_chars} characters (setting max_question_chars), "
+                             "at least one of them neither whitespace nor a control, format or private-use character",
+                 json_schema_extra={"minLength": 1, "maxLength": max_question_chars, "pattern": not_blank_pattern()})
 
 
 @cache
