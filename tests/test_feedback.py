@@ -13,11 +13,14 @@ import pytest
 from servers import RunningApp, start_app
 
 from rag.api import create_app
+from rag.cli import main
 from rag.contract import answer_to_dict
 from rag.embedding import Embedder
+from rag.evaluation.questions import load_question_set
 from rag.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
+from rag.feedback_export import export_unhelpful
 from rag.pipeline import RAG
-from rag.schema import Turn
+from rag.schema import QuestionFileError, Turn
 
 TOKEN = "ratings-token"
 QUESTION = "Who opposed the Tokyo office?"
@@ -170,3 +173,69 @@ def test_stored_lines_are_plain_json(feedback_api: RunningApp, rag: RAG, answer:
 
     assert sorted(line) == ["answer", "build_id", "comment", "helpful", "history", "id", "question", "time"]
 
+
+# --- from ratings to a question file
+
+
+def test_export_writes_the_unhelpful_ratings_as_questions_to_label(rag: RAG, answer: dict, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    store = FeedbackStore(tmp_path / "feedback")
+    store.add(Rating(QUESTION, answer, helpful=True))
+    first = store.add(Rating("Who is Li Shangfu?", answer, helpful=False))
+    second = store.add(Rating("What did he say about the cold war?", answer, helpful=False, comment="wrong person",
+                              history=(Turn("Who is Li Shangfu?", "…"),)))
+    monkeypatch.setenv("RAG_FEEDBACK_DIR", str(tmp_path / "feedback"))
+    target = tmp_path / "to-label.jsonl"
+
+    assert main(["feedback", "export", str(target)]) == 0
+    assert capsys.readouterr().out == (f"wrote 2 'Not helpful' ratings to {target}: fill in each one's \"evidence\" "
+                                       "and \"answers\" (or set \"answerable\": false); rag eval skips those still "
+                                       "empty\n")
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [line["question"] for line in lines] == ["Who is Li Shangfu?", "What did he say about the cold war?"]
+    assert lines[1] == {
+        "id": f"feedback-{second.rating_id[:12]}", "question": "What did he say about the cold war?",
+        "history": ["Who is Li Shangfu?"], "answers": [], "evidence": [], "answerable": True,
+        "rejected_citations": [{"doc": c["doc_id"], "quote": c["text"], "start": c["start"], "end": c["end"]}
+                               for c in answer["citations"]],
+        "rejected_answer": answer["answer"], "comment": "wrong person",
+        "rating": {"id": second.rating_id, "time": second.time, "build_id": ""}}
+    assert all(rag.documents[c["doc"]].raw[c["start"]:c["end"]] == c["quote"] for c in lines[0]["rejected_citations"])
+    assert lines[0]["id"] == f"feedback-{first.rating_id[:12]}"
+
+    assert main(["feedback", "export", str(target)]) == 2
+    assert capsys.readouterr().err == (f"error: {target} exists already; give a new file name (an export never "
+                                       "overwrites labels written into an earlier one)\n")
+
+
+def test_eval_skips_the_questions_not_labeled_yet(rag: RAG, answer: dict, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    store = FeedbackStore(tmp_path / "feedback")
+    ratings = [store.add(Rating(q, answer, helpful=False)) for q in ("Who is Li Shangfu?", QUESTION)]
+    monkeypatch.setenv("RAG_FEEDBACK_DIR", str(tmp_path / "feedback"))
+    monkeypatch.setenv("RAG_INDEX_DIR", str(rag.settings.index_dir))
+    questions = tmp_path / "to-label.jsonl"
+    main(["feedback", "export", str(questions)])
+    lines = [json.loads(line) for line in questions.read_text(encoding="utf-8").splitlines()]
+    # A person labels the second: the quote that answers it, and the fact.
+    lines[1]["answers"] = [["Macron"]]
+    lines[1]["evidence"] = [{"doc": answer["citations"][0]["doc_id"], "quote": answer["citations"][0]["text"]}]
+    questions.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["eval", str(questions)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"skipped 1 of 2 questions whose \"evidence\" is not filled in yet: "
+                          f"feedback-{ratings[0].rating_id[:12]}\n")
+    assert load_question_set(questions, rag.documents).questions[0].text == QUESTION
+
+
+def test_a_file_with_nothing_labeled_yet_says_so(rag: RAG, answer: dict, tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback")
+    store.add(Rating(QUESTION, answer, helpful=False))
+    export_unhelpful(store.ratings(), tmp_path / "to-label.jsonl")
+
+    with pytest.raises(QuestionFileError) as raised:
+        load_question_set(tmp_path / "to-label.jsonl", rag.documents)
+    assert str(raised.value) == (f"{tmp_path / 'to-label.jsonl'} holds no labeled question: all 1 still have empty "
+                                 '"answers" and "evidence"; fill them in (or set "answerable": false)')
