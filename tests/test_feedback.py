@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningApp, start_app
+from playwright.sync_api import expect
+from servers import RunningApp, ask_in_page, start_app
 
 from rag.api import create_app
 from rag.cli import main
@@ -22,6 +23,7 @@ from rag.feedback_export import export_unhelpful
 from rag.pipeline import RAG
 from rag.schema import QuestionFileError, Turn
 
+ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "ratings-token"
 QUESTION = "Who opposed the Tokyo office?"
 
@@ -239,3 +241,37 @@ def test_a_file_with_nothing_labeled_yet_says_so(rag: RAG, answer: dict, tmp_pat
         load_question_set(tmp_path / "to-label.jsonl", rag.documents)
     assert str(raised.value) == (f"{tmp_path / 'to-label.jsonl'} holds no labeled question: all 1 still have empty "
                                  '"answers" and "evidence"; fill them in (or set "answerable": false)')
+
+
+# --- in the browser
+
+
+def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: RunningApp, browser, rag: RAG,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys) -> None:
+    page = browser.new_page()
+    page.goto(f"{feedback_api.url}/")
+    ask_in_page(page, "Where would NATO open its first office in Asia?")
+    reply = ask_in_page(page, QUESTION)
+    page.locator("#rag-chat").get_by_role("button", name="Not helpful", exact=True).last.click()
+    status = page.locator("#rag-rating-status")
+    expect(status).to_have_text('Answer 2 rated "Not helpful". Thank you. You may add a comment below.')
+    page.locator("#rag-rating-comment textarea").fill("It should name Macron first.")
+    page.locator("#rag-rating-comment textarea").press("Enter")
+    expect(status).to_have_text("Comment added to your rating of answer 2. Thank you.")
+    page.screenshot(path=str(ARTIFACTS / "chat_rated.png"), full_page=True)
+
+    listed = httpx.get(f"{feedback_api.url}/api/feedback", timeout=30).json()
+    assert listed["total"] == 1
+    rating = listed["ratings"][0]
+    shown = rag.ask(QUESTION, [Turn("Where would NATO open its first office in Asia?",
+                                    rag.ask("Where would NATO open its first office in Asia?").text)])
+    assert (rating["question"], rating["helpful"], rating["comment"]) == (QUESTION, False, "It should name Macron first.")
+    assert rating["history"][0]["question"] == "Where would NATO open its first office in Asia?"
+    assert rating["answer"]["answer"] == shown.text == reply.locator(".rag-answer").inner_text()
+    monkeypatch.setenv("RAG_FEEDBACK_DIR", str(tmp_path / "feedback"))
+    assert main(["feedback", "export", str(tmp_path / "to-label.jsonl")]) == 0
+    exported = json.loads((tmp_path / "to-label.jsonl").read_text(encoding="utf-8"))
+    assert (exported["question"], exported["history"], exported["comment"]) == (
+        QUESTION, ["Where would NATO open its first office in Asia?"], "It should name Macron first.")
+    page.close()
