@@ -33,6 +33,7 @@ from rag.contract import answer_to_dict
 from rag.pipeline import RAG
 from rag.schema import Answer, Document, Paragraph, QuestionError, StoreUnavailableError, Turn
 from rag.source_view import meta_line, paragraph_html
+from rag.ui_a11y import mend_markup
 from rag.ui_ratings import RATINGS, add_ratings
 
 EXAMPLES = (
@@ -220,7 +221,8 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
                 api_visibility="private", show_progress="minimal")
         # The chatbot's clear button empties what is shown; the conversation goes with it.
         chatbot.clear(chat.forget, None, [turns], api_visibility="private", show_progress="hidden")
-        add_ratings(blocks, rag, chatbot, turns, answers)
+        add_ratings(rag, chatbot, turns, answers)
+        mend_markup(blocks)
         if not embed:
             gr.api(chat.ask, api_name="ask")
     blocks.queue(max_size=settings.queue_size, api_open=False, default_concurrency_limit=CONCURRENCY)

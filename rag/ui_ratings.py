@@ -10,7 +10,7 @@ the API token, so ratings go to the store directly, not through /api/feedback.
 
 A comment typed after the click is stored as the same rating written again
 (the store keeps the last write of an id); typed before, it goes with the click.
-Each outcome is said in a status line that screen readers announce.
+Each outcome is said in a status line that screen readers announce (rag.ui_a11y).
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from rag.schema import Turn
 
 HELPFUL, NOT_HELPFUL = "Helpful", "Not helpful"
 RATINGS = (HELPFUL, NOT_HELPFUL)
-# Gradio renders the status as HTML inside a block it keeps; made a polite live region once the page loads.
-_LIVE_STATUS_JS = ("() => { const el = document.getElementById('rag-rating-status');"
-                   " if (el) { el.setAttribute('role', 'status'); el.setAttribute('aria-live', 'polite'); } }")
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,10 @@ class Ratings:
         return self.store.add(rating)
 
 
-def add_ratings(blocks: gr.Blocks, rag: RAG, chatbot: gr.Chatbot, turns: gr.State, answers: gr.State) -> None:
-    """Under the chat (inside `blocks`): the comment box and the status, wired to the chatbot's buttons."""
+def add_ratings(rag: RAG, chatbot: gr.Chatbot, turns: gr.State, answers: gr.State) -> None:
+    """Under the chat (inside its `gr.Blocks`): the comment box and the status, wired to the chatbot's buttons.
+
+    The status is made a live region by rag.ui_a11y."""
     ratings = Ratings(rag, FeedbackStore(rag.settings.feedback_dir))
     comment = gr.Textbox(label="Comment on your rating (optional)", elem_id="rag-rating-comment", lines=1,
                          max_length=MAX_COMMENT_CHARS, submit_btn="Send comment",
@@ -91,7 +90,6 @@ def add_ratings(blocks: gr.Blocks, rag: RAG, chatbot: gr.Chatbot, turns: gr.Stat
     # Cleared, the replies and their ratings go with the conversation.
     chatbot.clear(lambda: ([], {}, None, ""), None, [answers, rated, last, status], api_visibility="private",
                   show_progress="hidden")
-    blocks.load(None, None, None, js=_LIVE_STATUS_JS)
 
 
 def _role(message: object) -> str:

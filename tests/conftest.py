@@ -37,6 +37,8 @@ LONGEST_FILES_FIRST = (
     "test_openapi.py",  # 31
     "test_milvus_store.py",  # 27
     "test_ui.py",  # 25
+    "test_accessibility.py",  # 25 (alone, 2026-12-03)
+    "test_feedback.py",  # 25 (alone)
     "test_reliability_corpus.py",  # 24
     "test_embedding.py",  # 17
     "test_security.py",  # 16
