@@ -218,7 +218,7 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
             trigger(fn, inputs, [textbox, chatbot, question], api_visibility="private",
                     show_progress="hidden").success(
                 chat.add_rated_answer, [question, chatbot, turns, answers], [chatbot, turns, answers],
-                api_visibility="private", show_progress="minimal")
+                api_name="add_answer", api_visibility="private", show_progress="minimal")
         # The chatbot's clear button empties what is shown; the conversation goes with it.
         chatbot.clear(chat.forget, None, [turns], api_visibility="private", show_progress="hidden")
         add_ratings(rag, chatbot, turns, answers)
