@@ -2,8 +2,8 @@
 the source view, and every control worked with the keyboard alone.
 
 axe-core comes from the npm registry (`make test` installs it into node_modules/, `make axe`); it is run
-in the page by Playwright. A page is checked in the state a reader reaches: the chat and the embed after
-one answer with its sources shown, the source view of a citation.
+in the page by Playwright. A page is checked in the states a reader reaches: the chat and the embed when
+they open (example questions shown) and after one answer with its sources, the source view of a citation.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from servers import ANSWER_TIMEOUT_MS, ask_in_page
+from servers import ANSWER_TIMEOUT_MS
 
 from rag.config import PROJECT_ROOT
 from rag.ui import EXAMPLES
@@ -31,21 +31,6 @@ def axe_violations(page) -> list[str]:
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
     return [f"{v['id']} ({v['help']}): " + json.dumps([(n['target'], n['failureSummary']) for n in v['nodes']])
             for v in result["violations"]]
-
-
-@pytest.mark.parametrize("path", ["/", "/embed/"])
-def test_axe_finds_nothing_on_the_chat_before_and_after_an_answer(server, browser, path: str) -> None:
-    page = browser.new_page()
-    page.goto(f"{server.url}{path}")
-    page.locator("#rag-chat button", has_text=EXAMPLES[0]).wait_for()
-    page.locator("#rag-rating-status[role=status]").wait_for(state="attached")  # the page's script has run
-    before = axe_violations(page)
-    reply = ask_in_page(page, HEADLINE)
-    assert reply.locator(".rag-sources mark").count() >= 2
-
-    after = axe_violations(page)
-    assert before + after == [], "\n".join(before + after)
-    page.close()
 
 
 def test_axe_finds_nothing_on_the_source_view(server, rag, browser) -> None:
@@ -68,19 +53,26 @@ def tab_to(page, what: str, test: str, limit: int = 80) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/embed/"])
-def test_ask_open_a_citation_and_rate_with_the_keyboard_alone(server, browser, path: str) -> None:
+def test_the_chat_passes_axe_and_works_with_the_keyboard_alone(server, browser, path: str) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{server.url}{path}")
     page.locator("#rag-chat button", has_text=EXAMPLES[0]).wait_for()
+    page.locator("#rag-rating-status[role=status]").wait_for(state="attached")  # the page's script has run
+    before = axe_violations(page)
 
+    # Ask: Tab to the question box, type, Enter.
     tab_to(page, "the question box", "el.closest('#rag-question') && el.tagName === 'TEXTAREA'")
     page.keyboard.type(HEADLINE)
     page.keyboard.press("Enter")
     # The answer arrives inside the chatbot's live region (role=log, aria-live=polite): screen readers read it.
-    live = page.locator("#rag-chat [role=log][aria-live=polite]")
-    live.locator(".rag-reply").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    reply = page.locator("#rag-chat [role=log][aria-live=polite] .rag-reply")
+    reply.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert reply.locator(".rag-sources mark").count() >= 2
+    after = axe_violations(page)
+    assert before + after == [], "\n".join(before + after)
 
+    # Open a citation: Tab to its marker, Enter; the source view opens in a new tab.
     tab_to(page, "the first citation marker", "el.matches('a.rag-cite')")
     with context.expect_page() as opened:
         page.keyboard.press("Enter")
@@ -89,13 +81,13 @@ def test_ask_open_a_citation_and_rate_with_the_keyboard_alone(server, browser, p
     assert source.url.startswith(f"{server.url}/source/") and source.locator("mark").count() >= 1
     source.close()
 
+    # Rate: Tab to "Not helpful", Enter; then a comment, Enter. Each outcome is said in a live status line.
     page.bring_to_front()
     tab_to(page, "the Not helpful button", "el.tagName === 'BUTTON' && el.textContent.trim() === 'Not helpful'")
     page.keyboard.press("Enter")
     status = page.locator("#rag-rating-status")
     expect(status).to_have_text('Answer 1 rated "Not helpful". Thank you. You may add a comment below.')
     assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
-
     tab_to(page, "the comment box", "el.closest('#rag-rating-comment') && el.tagName === 'TEXTAREA'")
     page.keyboard.type("The second source is an editorial.")
     page.keyboard.press("Enter")

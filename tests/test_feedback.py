@@ -33,11 +33,27 @@ def answer(rag: RAG) -> dict:
     return answer_to_dict(rag.ask(QUESTION))
 
 
-@pytest.fixture()
-def feedback_api(rag: RAG, embedder: Embedder, tmp_path: Path) -> Iterator[RunningApp]:
-    running = start_app(create_app(RAG(rag.settings.replace(feedback_dir=tmp_path / "feedback"), embedder)))
+@pytest.fixture(scope="module")
+def feedback_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("feedback")
+
+
+@pytest.fixture(scope="module")
+def feedback_api(rag: RAG, embedder: Embedder, feedback_dir: Path) -> Iterator[RunningApp]:
+    """A server with a ratings folder of its own, shared by this file's tests: each finds its ratings by a mark."""
+    running = start_app(create_app(RAG(rag.settings.replace(feedback_dir=feedback_dir), embedder)))
     yield running
     running.stop()
+
+
+def listed(running: RunningApp, mark: str) -> list[dict]:
+    """The ratings GET /api/feedback lists whose comment starts with `mark`, newest first."""
+    every = httpx.get(f"{running.url}/api/feedback", params={"limit": 200}, timeout=30).json()["ratings"]
+    return [r for r in every if r["comment"].startswith(mark)]
+
+
+def total(running: RunningApp) -> int:
+    return httpx.get(f"{running.url}/api/feedback", params={"limit": 1}, timeout=30).json()["total"]
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +109,10 @@ def test_threads_writing_at_once_never_interleave(tmp_path: Path, answer: dict) 
 
 def test_fifty_concurrent_ratings_are_all_read_back(feedback_api: RunningApp, answer: dict) -> None:
     start = threading.Barrier(50)
+    before = total(feedback_api)
 
     def rate(n: int) -> httpx.Response:
-        body = {"question": QUESTION, "answer": answer, "helpful": n % 2 == 0, "comment": f"rating {n}"}
+        body = {"question": QUESTION, "answer": answer, "helpful": n % 2 == 0, "comment": f"burst {n}"}
         start.wait()
         return httpx.post(f"{feedback_api.url}/api/feedback", json=body, timeout=60)
 
@@ -103,12 +120,12 @@ def test_fifty_concurrent_ratings_are_all_read_back(feedback_api: RunningApp, an
         replies = list(pool.map(rate, range(50)))
 
     assert [r.status_code for r in replies] == [201] * 50
-    listed = httpx.get(f"{feedback_api.url}/api/feedback", params={"limit": 200}, timeout=30).json()
-    assert listed["total"] == 50
-    assert sorted(r["comment"] for r in listed["ratings"]) == sorted(f"rating {n}" for n in range(50))
-    times = [r["time"] for r in listed["ratings"]]
+    assert total(feedback_api) == before + 50
+    ratings = listed(feedback_api, "burst ")
+    assert sorted(r["comment"] for r in ratings) == sorted(f"burst {n}" for n in range(50))
+    times = [r["time"] for r in ratings]
     assert times == sorted(times, reverse=True)
-    assert {r["id"] for r in listed["ratings"]} == {r.json()["id"] for r in replies}
+    assert {r["id"] for r in ratings} == {r.json()["id"] for r in replies}
 
 
 def test_a_rating_is_stored_with_its_time_and_build_and_listed_in_pages(feedback_api: RunningApp, rag: RAG,
@@ -124,7 +141,7 @@ def test_a_rating_is_stored_with_its_time_and_build_and_listed_in_pages(feedback
     assert (stored["question"], stored["history"], stored["answer"], stored["helpful"], stored["comment"]) == (
         QUESTION, history, answer, False, "no 2")
     page = httpx.get(f"{feedback_api.url}/api/feedback", params={"limit": 2, "offset": 1}, timeout=30).json()
-    assert (page["total"], page["offset"], page["limit"]) == (3, 1, 2)
+    assert (page["total"], page["offset"], page["limit"]) == (total(feedback_api), 1, 2)
     assert [r["comment"] for r in page["ratings"]] == ["no 1", "no 0"]
 
 
@@ -141,11 +158,12 @@ def test_bad_ratings_are_refused_with_a_message(feedback_api: RunningApp, answer
                                                 message: str) -> None:
     body = {"question": QUESTION, "answer": answer, "helpful": False, **change}
     body = {name: value for name, value in body.items() if value is not None}
+    before = total(feedback_api)
 
     reply = httpx.post(f"{feedback_api.url}/api/feedback", json=body, timeout=30)
 
     assert (reply.status_code, reply.json()["error"]) == (status, message)
-    assert httpx.get(f"{feedback_api.url}/api/feedback", timeout=30).json()["total"] == 0
+    assert total(feedback_api) == before
 
 
 def test_a_made_up_answer_is_refused(feedback_api: RunningApp, answer: dict) -> None:
@@ -168,12 +186,12 @@ def test_the_token_guards_the_ratings(token_api: RunningApp, answer: dict) -> No
     assert httpx.get(f"{token_api.url}/api/feedback", headers=headers, timeout=30).json()["total"] == 1
 
 
-def test_stored_lines_are_plain_json(feedback_api: RunningApp, rag: RAG, answer: dict, tmp_path: Path) -> None:
-    httpx.post(f"{feedback_api.url}/api/feedback", json={"question": QUESTION, "answer": answer, "helpful": False},
-               timeout=30)
-    line = json.loads((tmp_path / "feedback" / FILE_NAME).read_text(encoding="utf-8"))
+def test_stored_lines_are_plain_json(rag: RAG, answer: dict, tmp_path: Path) -> None:
+    FeedbackStore(tmp_path).add(Rating(QUESTION, answer, helpful=False, build_id=rag.manifest["build_id"]))
+    line = json.loads((tmp_path / FILE_NAME).read_text(encoding="utf-8"))
 
     assert sorted(line) == ["answer", "build_id", "comment", "helpful", "history", "id", "question", "time"]
+    assert Rating.from_json(line) == FeedbackStore(tmp_path).ratings()[0]
 
 
 # --- from ratings to a question file
@@ -246,13 +264,14 @@ def test_a_file_with_nothing_labeled_yet_says_so(rag: RAG, answer: dict, tmp_pat
 # --- in the browser
 
 
-def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: RunningApp, browser, rag: RAG,
-                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys) -> None:
+def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: RunningApp, feedback_dir: Path,
+                                                                browser, rag: RAG, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     page = browser.new_page()
     page.goto(f"{feedback_api.url}/")
     ask_in_page(page, "Where would NATO open its first office in Asia?")
     reply = ask_in_page(page, QUESTION)
+    before = total(feedback_api)
     page.locator("#rag-chat").get_by_role("button", name="Not helpful", exact=True).last.click()
     status = page.locator("#rag-rating-status")
     expect(status).to_have_text('Answer 2 rated "Not helpful". Thank you. You may add a comment below.')
@@ -261,17 +280,17 @@ def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: Ru
     expect(status).to_have_text("Comment added to your rating of answer 2. Thank you.")
     page.screenshot(path=str(ARTIFACTS / "chat_rated.png"), full_page=True)
 
-    listed = httpx.get(f"{feedback_api.url}/api/feedback", timeout=30).json()
-    assert listed["total"] == 1
-    rating = listed["ratings"][0]
+    assert total(feedback_api) == before + 1  # one rating, its comment added to it
+    [rating] = listed(feedback_api, "It should name Macron first.")
     shown = rag.ask(QUESTION, [Turn("Where would NATO open its first office in Asia?",
                                     rag.ask("Where would NATO open its first office in Asia?").text)])
     assert (rating["question"], rating["helpful"], rating["comment"]) == (QUESTION, False, "It should name Macron first.")
     assert rating["history"][0]["question"] == "Where would NATO open its first office in Asia?"
     assert rating["answer"]["answer"] == shown.text == reply.locator(".rag-answer").inner_text()
-    monkeypatch.setenv("RAG_FEEDBACK_DIR", str(tmp_path / "feedback"))
+    monkeypatch.setenv("RAG_FEEDBACK_DIR", str(feedback_dir))
     assert main(["feedback", "export", str(tmp_path / "to-label.jsonl")]) == 0
-    exported = json.loads((tmp_path / "to-label.jsonl").read_text(encoding="utf-8"))
+    lines = [json.loads(line) for line in (tmp_path / "to-label.jsonl").read_text(encoding="utf-8").splitlines()]
+    [exported] = [line for line in lines if line["comment"] == "It should name Macron first."]
     assert (exported["question"], exported["history"], exported["comment"]) == (
         QUESTION, ["Where would NATO open its first office in Asia?"], "It should name Macron first.")
     page.close()

@@ -24,7 +24,7 @@ from rag.questions import normalise_question
 from rag.schema import Turn
 
 MAX_LISTED = 200  # ratings per page of GET /api/feedback
-LISTED = 50  # its default
+LISTED = 20  # its default
 
 
 # As JSON Schema reads the schema: true is no integer and "5" no number.
