@@ -97,4 +97,4 @@ bench-quick: index
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts node_modules
