@@ -15,18 +15,21 @@ Each outcome is said in a status line that screen readers announce (rag.ui_a11y)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 import gradio as gr
 
-from rag.feedback import MAX_COMMENT_CHARS, FeedbackStore, Rating, RatingError
+from rag.feedback import MAX_COMMENT_CHARS, FeedbackError, FeedbackStore, Rating, RatingError
 from rag.pipeline import RAG
 from rag.schema import Turn
 
 HELPFUL, NOT_HELPFUL = "Helpful", "Not helpful"
 RATINGS = (HELPFUL, NOT_HELPFUL)
+
+_log = logging.getLogger("rag.ui")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ class Ratings:
                             build_id=self.rag.manifest["build_id"], **({"rating_id": rating_id} if rating_id else {}))
         except RatingError as err:
             raise gr.Error(str(err), title="Comment too long") from None
-        return self.store.add(rating)
+        try:
+            return self.store.add(rating)
+        except FeedbackError as err:  # the folder's path is the operator's business, not the reader's
+            _log.error("a rating from the chat was not stored: %s", err)
+            raise gr.Error("Your rating could not be stored right now; please try again later.",
+                           title="Rating not stored") from None
 
 
 def add_ratings(rag: RAG, chatbot: gr.Chatbot, turns: gr.State, answers: gr.State) -> None:

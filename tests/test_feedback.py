@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import pytest
 from playwright.sync_api import expect
@@ -22,6 +23,7 @@ from rag.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
 from rag.feedback_export import export_unhelpful
 from rag.pipeline import RAG
 from rag.schema import QuestionFileError, Turn
+from rag.ui_ratings import Ratings
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "ratings-token"
@@ -284,7 +286,8 @@ def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: Ru
     [rating] = listed(feedback_api, "It should name Macron first.")
     shown = rag.ask(QUESTION, [Turn("Where would NATO open its first office in Asia?",
                                     rag.ask("Where would NATO open its first office in Asia?").text)])
-    assert (rating["question"], rating["helpful"], rating["comment"]) == (QUESTION, False, "It should name Macron first.")
+    assert (rating["question"], rating["helpful"], rating["comment"]) == (
+        QUESTION, False, "It should name Macron first.")
     assert rating["history"][0]["question"] == "Where would NATO open its first office in Asia?"
     assert rating["answer"]["answer"] == shown.text == reply.locator(".rag-answer").inner_text()
     monkeypatch.setenv("RAG_FEEDBACK_DIR", str(feedback_dir))
@@ -294,3 +297,17 @@ def test_not_helpful_clicked_in_the_chat_is_listed_and_exported(feedback_api: Ru
     assert (exported["question"], exported["history"], exported["comment"]) == (
         QUESTION, ["Where would NATO open its first office in Asia?"], "It should name Macron first.")
     page.close()
+
+
+def test_a_rating_the_chat_cannot_store_says_so_and_logs_why(rag: RAG, answer: dict, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "not-a-folder").write_text("", encoding="utf-8")
+    ratings = Ratings(rag, FeedbackStore(tmp_path / "not-a-folder"))
+    like = gr.LikeData(None, {"index": 1, "value": "…", "liked": "Not helpful"})
+
+    with pytest.raises(gr.Error) as raised:
+        ratings.rate([{"role": "user"}, {"role": "assistant"}], [Turn(QUESTION, answer["answer"])], [answer], "", {},
+                     like)
+    assert raised.value.message == "Your rating could not be stored right now; please try again later."
+    assert (f"a rating from the chat was not stored: cannot store the rating in {tmp_path / 'not-a-folder'}"
+            in caplog.text)
