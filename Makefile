@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 # gradio_client otherwise reports usage to a public host from a background thread.
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install browser index model run test eval bench bench-quick clean
+.PHONY: install browser axe index model run test eval bench bench-quick clean
 
 install: $(STAMP) $(MPNET) $(ONNX) $(THESAURUS)
 
@@ -50,6 +50,18 @@ $(THESAURUS): rag/thesaurus.py rag/terms.py rag/vocabulary.py | $(STAMP) $(MPNET
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
+# axe-core for the browser tests' accessibility checks (tests/test_accessibility.py), from the npm registry,
+# into node_modules/ (ignored by git); npm itself from Debian when missing.
+# The stamp names the version, so changing it here installs the new one.
+AXE_VERSION := 4.11.0
+AXE_CORE := node_modules/.axe-core-$(AXE_VERSION)
+$(AXE_CORE):
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
+	npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	touch $@
+
+axe: $(AXE_CORE)
+
 index: install
 	$(BIN)/python -m rag index
 
@@ -68,7 +80,7 @@ run: index model
 	$(BIN)/python -m rag serve
 
 # Two workers, a test file each at a time: most tests wait on a server, a browser or a child process.
-test: index model browser
+test: index model browser axe
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
@@ -112,4 +124,4 @@ bench-quick: index
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts node_modules

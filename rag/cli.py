@@ -1,4 +1,4 @@
-"""`python -m rag index|ask|eval|milvus-import|serve`: the command line, thin over `RAG`.
+"""`python -m rag index|ask|eval|milvus-import|feedback|serve`: the command line, thin over `RAG`.
 
 This is the one place (with the API) that prints and exits: library errors
 (`RagError`) become a one-line message on stderr and exit code 2. The web
@@ -20,6 +20,7 @@ from rag.schema import Answer, QuestionFileError, RagError
 
 EXIT_ERROR = 2
 LISTED_DOCUMENTS = 20  # `index` names each page it read up to this many; a wiki gets one line of counts
+LISTED_UNLABELED = 10  # `eval` names the questions it skipped up to this many
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     milvus.add_argument("--uri", help="Milvus address, e.g. http://127.0.0.1:19530, or milvus-lite:FILE.db "
                                       "(default: RAG_VECTOR_STORE)")
     milvus.set_defaults(run=cmd_milvus_import)
+
+    feedback = commands.add_parser("feedback", help="readers' ratings of answers (RAG_FEEDBACK_DIR)")
+    feedback_commands = feedback.add_subparsers(required=True, metavar="ACTION")
+    export = feedback_commands.add_parser("export", help="write the 'Not helpful' ratings as a question file to label")
+    export.add_argument("file", metavar="FILE.jsonl", help="a new file (an existing one is never overwritten)")
+    export.set_defaults(run=cmd_feedback_export)
 
     serve = commands.add_parser("serve", help="serve the chat and the JSON API")
     serve.add_argument("--host", help="address to bind (RAG_HOST, default 127.0.0.1)")
@@ -230,7 +237,7 @@ def render_answer(answer: Answer) -> str:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.compare import compare
     from rag.evaluation.floors import check_floors, parse_limits
-    from rag.evaluation.questions import load_questions
+    from rag.evaluation.questions import load_question_set
     from rag.evaluation.report_file import load_report, write_report
     from rag.evaluation.run import evaluate
     from rag.evaluation.support import load_nli
@@ -243,8 +250,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     old = load_report(Path(args.compare)) if args.compare else None
     nli = load_nli(Path(args.nli_model)) if args.nli_model else None
     rag = RAG.open(settings, progress=_to_stderr)
-    questions = load_questions(Path(args.questions), rag.documents)
-    report = evaluate(questions, rag.ask, nli=nli)
+    question_set = load_question_set(Path(args.questions), rag.documents)
+    if question_set.unlabeled:
+        unlabeled = question_set.unlabeled
+        named = ", ".join(unlabeled[:LISTED_UNLABELED]) + (", …" if len(unlabeled) > LISTED_UNLABELED else "")
+        print(f"skipped {len(unlabeled)} of {len(unlabeled) + len(question_set.questions)} questions whose "
+              f"\"evidence\" is not filled in yet: {named}")
+    report = evaluate(question_set.questions, rag.ask, nli=nli)
     print(render_report(report))
     if args.json:
         manifest = rag.manifest
@@ -413,6 +425,16 @@ def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:
     build_id = import_faiss_index(settings, settings.vector_store, settings.milvus_token,
                                   progress=lambda m: print(m, flush=True))
     print(f"published {build_id} at {settings.vector_store}")
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.feedback import FeedbackStore
+    from rag.feedback_export import export_unhelpful
+
+    written = export_unhelpful(FeedbackStore(settings.feedback_dir).ratings(), Path(args.file))
+    print(f"wrote {written} 'Not helpful' ratings to {args.file}: fill in each one's \"evidence\" and "
+          f"\"answers\" (or set \"answerable\": false); rag eval skips those still empty")
     return 0
 
 

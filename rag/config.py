@@ -88,6 +88,8 @@ class Settings:
     # shared by several processes ("http://host:19530"), or a Milvus Lite folder ("milvus-lite:index/milvus.db").
     vector_store: str = "faiss"
     milvus_token: str = ""  # "user:password" or an API key, when the Milvus server requires one
+    # Readers' ratings of answers (rag.feedback): an append-only ratings.jsonl in this folder.
+    feedback_dir: Path = PROJECT_ROOT / "feedback"
 
     def __post_init__(self) -> None:
         positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed", "max_per_doc",
@@ -154,7 +156,7 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(f.name, f.type, raw)
         values.update({name: value for name, value in overrides.items() if value is not None})
-        for name in ("corpus_dir", "index_dir"):
+        for name in ("corpus_dir", "index_dir", "feedback_dir"):
             if name in values:
                 values[name] = Path(values[name])
         return cls(**values)

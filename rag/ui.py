@@ -34,6 +34,8 @@ from rag.conversation import MAX_TURNS
 from rag.pipeline import RAG
 from rag.schema import Answer, Document, Paragraph, QuestionError, StoreUnavailableError, Turn
 from rag.source_view import meta_line, paragraph_html
+from rag.ui_a11y import mend_markup
+from rag.ui_ratings import RATINGS, add_ratings
 
 EXAMPLES = (
     "Who opposed NATO's office in Tokyo?",
@@ -82,12 +84,19 @@ class Chat:
 
     def add_answer(self, question: str, history: list[dict], turns: list[Turn]) -> tuple[list[dict], list[Turn]]:
         """Show the answer to `question` (asked after `turns`) and add the exchange to the conversation."""
+        history, turns, _ = self.add_rated_answer(question, history, turns, [])
+        return history, turns
+
+    def add_rated_answer(self, question: str, history: list[dict], turns: list[Turn],
+                         answers: list[dict]) -> tuple[list[dict], list[Turn], list[dict]]:
+        """`add_answer`, also keeping each reply's Answer JSON: what a rating of the reply stores (rag.ui_ratings)."""
         answer = self._answer(question, turns)
         html = render_answer(answer, self.rag.documents, self.link_prefix)
         # The last MAX_TURNS exchanges, as the API takes: a tab left open all day would otherwise keep (and post,
-        # and read against) a history that only grows.
+        # and read against) a history that only grows. Whole exchanges go, so a reply's rating finds its answer.
         shown = [*history, {"role": "assistant", "content": html}][-2 * MAX_TURNS:]
-        return shown, [*turns, Turn(question, answer.text)][-MAX_TURNS:]
+        return (shown, [*turns, Turn(question, answer.text)][-MAX_TURNS:],
+                [*answers, answer_to_dict(answer)][-MAX_TURNS:])
 
     @staticmethod
     def forget() -> list[Turn]:
@@ -183,13 +192,15 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
         if not embed:
             gr.Markdown("# Ask the articles")
             gr.Markdown(corpus_line(rag.documents, chat.link_prefix), elem_classes="rag-header")
+        else:  # a page's heading, for screen readers; the frame has no room (nor need) to show one
+            gr.HTML('<h1 class="rag-sr-only">Ask the articles</h1>', padding=False, container=False)
         chatbot = gr.Chatbot(
             show_label=False,
             elem_id="rag-chat",
             render_markdown=False,  # messages are HTML built (and escaped) by render_answer
             latex_delimiters=[],  # a "$" in an article is a dollar, not LaTeX
             sanitize_html=True,
-            feedback_options=None,
+            feedback_options=RATINGS,  # "Helpful", "Not helpful" under each answer (rag.ui_ratings)
             buttons=[],
             examples=[{"text": q} for q in EXAMPLES],
             placeholder="Ask a question about the articles. Answers cite the sentences they come from.",
@@ -206,14 +217,17 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
         )
         question = gr.State("")
         turns = gr.State([])  # the conversation: a Turn per answered question, what follow-ups are read against
+        answers = gr.State([])  # the Answer JSON of each reply, for its rating
         for trigger, fn, inputs in ((textbox.submit, chat.add_question, [textbox, chatbot]),
                                     (chatbot.example_select, chat.pick_example, [chatbot])):
             trigger(fn, inputs, [textbox, chatbot, question], api_visibility="private",
                     show_progress="hidden").success(
-                chat.add_answer, [question, chatbot, turns], [chatbot, turns], api_visibility="private",
-                show_progress="minimal")
+                chat.add_rated_answer, [question, chatbot, turns, answers], [chatbot, turns, answers],
+                api_name="add_answer", api_visibility="private", show_progress="minimal")
         # The chatbot's clear button empties what is shown; the conversation goes with it.
         chatbot.clear(chat.forget, None, [turns], api_visibility="private", show_progress="hidden")
+        add_ratings(rag, chatbot, turns, answers)
+        mend_markup(blocks)
         if not embed:
             gr.api(chat.ask, api_name="ask")
     blocks.queue(max_size=settings.queue_size, api_open=False, default_concurrency_limit=CONCURRENCY)

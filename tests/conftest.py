@@ -37,6 +37,8 @@ LONGEST_FILES_FIRST = (
     "test_openapi.py",  # 31
     "test_milvus_store.py",  # 27
     "test_ui.py",  # 25
+    "test_accessibility.py",  # 25 (alone, 2026-12-03)
+    "test_feedback.py",  # 25 (alone)
     "test_reliability_corpus.py",  # 24
     "test_hostile_clients.py",  # 20 (measured alone, 2026-12-03)
     "test_hostile_corpus.py",  # 18 (measured alone, 2026-12-03)
@@ -56,8 +58,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings over the shipped corpus with an index of the test run's own (env ignored)."""
-    return Settings.load(env={}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"))
+    """Settings over the shipped corpus with an index and a ratings folder of the test run's own (env ignored)."""
+    return Settings.load(env={}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"),
+                         feedback_dir=tmp_path_factory.mktemp("feedback"))
 
 
 @pytest.fixture(scope="session")

@@ -314,7 +314,7 @@ def test_question_length_is_checked_by_the_server_on_the_queue(server: RunningAp
     shown = join(server, fn_index(server, "add_question"), [question, []], session)
     shown_message = completed(server, session)
     history = shown_message["output"]["data"][1]
-    joined = join(server, fn_index(server, "add_answer"), [None, history, None], session)
+    joined = join(server, fn_index(server, "add_answer"), [None, history, None, None], session)
     message = completed(server, session)
 
     assert str(caught.value) == LIMIT_MESSAGE.format(n=length)

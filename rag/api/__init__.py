@@ -8,6 +8,7 @@ Routes (all below `Settings.root_path` when one is set):
     GET  /source/{doc_id}     a page (ids may hold "/"), cleaned for reading, ?start=&end= highlighted
     POST /api/ask             {question, history?, k?} -> the Answer JSON (rag.contract)
     GET  /api/documents       the articles; /api/documents/{doc_id}: their paragraphs
+    POST /api/feedback        a reader's rating of an answer; GET /api/feedback: the ratings (rag.api.feedback)
     GET  /healthz             the index in use; /docs: OpenAPI docs (served locally)
 
 The parts, each in its module: `routes` (the JSON API and its token),

@@ -21,14 +21,13 @@ class RejectUndeclaredMethods:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for route in self.routes:
-                match, _ = route.matches(scope)
-                if match is Match.FULL:
-                    break
-                if match is Match.PARTIAL:  # the path is this route's, the method is not
-                    allowed = ", ".join(sorted(route.methods or ()))
-                    await send_json(send, 405, {"error": f"{scope['method']} is not served on {route_path(scope)}; "
-                                                         f"use {allowed}", "field": None},
-                                    headers=((b"allow", allowed.encode()),))
-                    return
+            # One path may have a route per method (GET and POST /api/feedback): 405 only when none takes this one.
+            matches = [(route.matches(scope)[0], route) for route in self.routes]
+            methods = sorted({m for match, route in matches if match is Match.PARTIAL for m in route.methods or ()})
+            if methods and not any(match is Match.FULL for match, _ in matches):
+                allowed = ", ".join(methods)
+                await send_json(send, 405, {"error": f"{scope['method']} is not served on {route_path(scope)}; "
+                                                     f"use {allowed}", "field": None},
+                                headers=((b"allow", allowed.encode()),))
+                return
         await self.app(scope, receive, send)

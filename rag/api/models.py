@@ -9,7 +9,7 @@ though the pipeline checks them itself (a 400 naming the limit).
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -32,8 +32,11 @@ def _whole_number(value: object) -> object:
     return int(value)
 
 
-def ask_request_model(max_question_chars: int) -> type[BaseModel]:
-    """The body of POST /api/ask, its questions' limits those of a server with `max_question_chars`."""
+@cache
+def turn_request_model(max_question_chars: int) -> type[BaseModel]:
+    """An earlier turn in a request body (POST /api/ask, /api/feedback), its question bounded as a question is.
+
+    One class per limit, shared by every route, so the OpenAPI names one `TurnIn` schema."""
 
     def within_limit(question: str) -> str:
         # An earlier question is read, cleaned and searched as the question is: bounded the same, in the same words.
@@ -51,14 +54,23 @@ def ask_request_model(max_question_chars: int) -> type[BaseModel]:
                             description="the answer it got; when left out, the server answers the question again "
                                         "to read a follow-up's 'he' or 'it'")
 
+    return TurnIn
+
+
+class TurnOut(BaseModel):
+    question: str = Field(description="an earlier question of the conversation")
+    answer: str = Field("", description="the answer it got")
+
+
+def ask_request_model(max_question_chars: int) -> type[BaseModel]:
+    """The body of POST /api/ask, its questions' limits those of a server with `max_question_chars`."""
+    TurnIn = turn_request_model(max_question_chars)  # noqa: N806 - a class, named as the schema names it
+
     class AskRequest(BaseModel):
         model_config = ConfigDict(extra="forbid", json_schema_extra={
             "examples": [{"question": "Who opposed NATO's office in Tokyo?"},
                          {"question": "And Russia?", "history": [{"question": "What did China say about the office?"}]}]})
-        question: str = Field(
-            description=f"the question: at most {max_question_chars} characters (setting max_question_chars), "
-                        "at least one of them neither whitespace nor a control, format or private-use character",
-            json_schema_extra={"minLength": 1, "maxLength": max_question_chars, "pattern": not_blank_pattern()})
+        question: str = question_field(max_question_chars)
         history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY,
                                       description="earlier turns, oldest first; a follow-up like 'And Russia?' "
                                                   "is read together with the last one")
@@ -67,6 +79,13 @@ def ask_request_model(max_question_chars: int) -> type[BaseModel]:
                               description="passages handed to the answerer (the server's default if absent)")
 
     return AskRequest
+
+
+def question_field(max_question_chars: int) -> Any:
+    """A question's field: its limits stated in the schema, checked by the pipeline (a 400 naming the limit)."""
+    return Field(description=f"the question: at most {max_question_chars} characters (setting max_question_chars), "
+                             "at least one of them neither whitespace nor a control, format or private-use character",
+                 json_schema_extra={"minLength": 1, "maxLength": max_question_chars, "pattern": not_blank_pattern()})
 
 
 @cache

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 import rag.api.doc_ids  # noqa: F401 (registers the {doc_id:doc_id} path parameter)
 from rag.api.errors import FieldError, error_responses
+from rag.api.feedback import add_feedback_routes
 from rag.api.models import DocumentDetailOut, DocumentOut, ask_request_model
 from rag.citations import source_url
 from rag.config import Settings
@@ -55,6 +56,7 @@ def api_router(rag: RAG) -> APIRouter:
                       for p in found.paragraphs]
         return {**_document_out(found, settings), "paragraphs": paragraphs}
 
+    add_feedback_routes(router, rag, auth_errors)
     return router
 
 

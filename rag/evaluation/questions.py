@@ -49,8 +49,21 @@ class Question:
                                     '"answers" and "evidence"')
 
 
+@dataclass(frozen=True)
+class QuestionSet:
+    questions: tuple[Question, ...]
+    # Ids of answerable questions whose "answers" and "evidence" are both still empty: exported from readers'
+    # ratings (rag.feedback_export) and not labeled yet. They are skipped, not errors.
+    unlabeled: tuple[str, ...] = ()
+
+
 def load_questions(path: Path, documents: Mapping[str, Document]) -> tuple[Question, ...]:
-    """The questions of a FORMAT.md file, evidence ranges resolved in `documents`' raw text."""
+    """The labeled questions of a FORMAT.md file, evidence ranges resolved in `documents`' raw text."""
+    return load_question_set(path, documents).questions
+
+
+def load_question_set(path: Path, documents: Mapping[str, Document]) -> QuestionSet:
+    """The questions of a FORMAT.md file, and the ids of those left to label (`QuestionSet.unlabeled`)."""
     try:
         # utf-8-sig: editors on Windows prepend a BOM that would break line 1.
         text = path.read_bytes().decode("utf-8-sig")
@@ -63,6 +76,7 @@ def load_questions(path: Path, documents: Mapping[str, Document]) -> tuple[Quest
     except UnicodeDecodeError as err:
         raise QuestionFileError(f"{path} is not UTF-8 (byte {err.start}); save it as UTF-8") from None
     questions: list[Question] = []
+    unlabeled: list[str] = []
     first_line: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -71,17 +85,25 @@ def load_questions(path: Path, documents: Mapping[str, Document]) -> tuple[Quest
             question = _parse_line(line, number, documents)
         except QuestionFileError as err:
             raise QuestionFileError(f"{path} line {number}: {err}") from None
-        if question.qid in first_line:
-            raise QuestionFileError(f"{path} line {number}: id {show(question.qid)} is already used on line "
-                                    f"{first_line[question.qid]}; give each question its own id")
-        first_line[question.qid] = number
-        questions.append(question)
+        qid = question if isinstance(question, str) else question.qid
+        if qid in first_line:
+            raise QuestionFileError(f"{path} line {number}: id {show(qid)} is already used on line "
+                                    f"{first_line[qid]}; give each question its own id")
+        first_line[qid] = number
+        if isinstance(question, str):
+            unlabeled.append(question)
+        else:
+            questions.append(question)
+    if not questions and unlabeled:
+        raise QuestionFileError(f"{path} holds no labeled question: all {len(unlabeled)} still have empty "
+                                '"answers" and "evidence"; fill them in (or set "answerable": false)')
     if not questions:
         raise QuestionFileError(f"{path} holds no questions; write one JSON object per line (see FORMAT.md)")
-    return tuple(questions)
+    return QuestionSet(tuple(questions), tuple(unlabeled))
 
 
-def _parse_line(line: str, number: int, documents: Mapping[str, Document]) -> Question:
+def _parse_line(line: str, number: int, documents: Mapping[str, Document]) -> Question | str:
+    """The line's question, or only its id when it is still to be labeled."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as err:
@@ -108,6 +130,8 @@ def _parse_line(line: str, number: int, documents: Mapping[str, Document]) -> Qu
     if not isinstance(data["answerable"], bool):
         raise QuestionFileError(f'field "answerable" must be true or false, got {show(data["answerable"])}')
     history = parse_history(data["history"]) if "history" in data else ()
+    if data["answerable"] and not answers and not data["evidence"]:
+        return data["id"]
     evidence = tuple(_evidence(i, entry, documents) for i, entry in enumerate(data["evidence"]))
     return Question(qid=data["id"], text=data["question"], answers=tuple(tuple(fact) for fact in answers),
                     evidence=evidence, answerable=data["answerable"], line=number, history=history)
