@@ -40,7 +40,6 @@ SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "dense": ("cosine", "cosine_gap", "cosine_rank", "passage_cosine", "passage_cosine_gap", "beside_cosine"),
     "lexical": ("bm25", "bm25_gap", "bm25_rank", "exact_overlap"),
     "neighbours": ("overlap", "overlap_gap", "overlap_rank"),
-    "scope": ("scope_overlap", "names_absent"),
     "asked_kind": ("typed_holds", "typed_lacks", "why_reason"),
     "speaker": ("speaker_here", "speaker_in_document", "speaker_absent"),
     "follow_up": ("context_overlap", "repeated", "repeated_asked_again"),
@@ -131,7 +130,6 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     holding = {t: store.postings.holding(t) for t in [*weights, *context]}
     in_scope = {t: store.scope_postings.holding(t) for t in weights}
     names = {t for t in weights if t in store.name_terms}
-    names_total = sum(weights[t] for t in names) or 1.0
     typed_names = name_terms([reading.text, reading.context])
     # A reader's word reaches the articles' through its neighbours, credited at their cosine; never a name.
     alternatives = {t: [(n, c) for n, c in store.neighbours_of(t, t not in typed_names) if n not in weights]
@@ -168,8 +166,6 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
             "bm25": _bm25(store, sentence_id, weights) / total,
             "exact_overlap": exact,
             "overlap": sum(weights[t] * c for t, c in credit.items()) / total,
-            "scope_overlap": sum(w for t, w in weights.items() if sentence_id in in_scope[t]) / total,
-            "names_absent": sum(weights[t] for t in names if sentence_id not in in_scope[t]) / names_total,
             "typed_holds": float(typed and holds_kind),
             "typed_lacks": float(typed and not holds_kind),
             "why_reason": float(asked_for.kind == "why" and gives_reason(span)),
