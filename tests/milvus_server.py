@@ -67,6 +67,20 @@ class MilvusServer:
         """Freeze the server: connections stay open and nothing answers (a hung store)."""
         assert self._process is not None
         os.kill(self._process.pid, signal.SIGSTOP)
+        # The signal is delivered asynchronously: a search sent at once could still be answered. Wait until the
+        # kernel reports every thread of the server stopped (state T), as a hung store is.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._stopped() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _stopped(self) -> bool:
+        assert self._process is not None
+        tasks = Path(f"/proc/{self._process.pid}/task")
+        try:
+            states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()]
+        except (OSError, IndexError):
+            return False
+        return bool(states) and all(state in "Tt" for state in states)
 
     def resume(self) -> None:
         assert self._process is not None
