@@ -98,3 +98,18 @@ def test_a_word_the_reader_writes_as_a_name_takes_no_stand_in(rag: RAG):
     as_a_name = rag.ask("Which country Objected to NATO's plan for Tokyo?")
     assert "Macron had expressed his opposition" in asked_plainly.citations[0].text
     assert all("Macron" not in c.text for c in as_a_name.citations)
+
+
+def test_a_thesaurus_of_the_wrong_shape_is_none_and_a_bad_entry_has_no_neighbours(tmp_path: Path,
+                                                                                  caplog: pytest.LogCaptureFixture):
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"version": thesaurus.VERSION, "terms": ["faster"]}), encoding="utf-8")
+    assert thesaurus.load(wrong) == {}
+    assert f"no thesaurus for readers' words ({wrong}: its terms are list, not an object)" in caplog.text
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps({"version": thesaurus.VERSION,
+                                 "terms": {"faster": [["quick", 0.7]], "odd": [["x", "not a number"]]}}),
+                     encoding="utf-8")
+    table = thesaurus.load(mixed)
+    assert table["faster"] == (("quick", 0.7),) and table["odd"] == () and "missing" not in table
+    assert sorted(table) == ["faster", "odd"] and len(table) == 2
