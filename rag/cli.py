@@ -315,7 +315,7 @@ def _labeled_sets(paths: Sequence[str]) -> list:
 
 
 def cmd_crossval(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.evaluation.crossval import Workbench, cross_validate, figures, pooled, table
+    from rag.evaluation.crossval import Workbench, ablation, cross_validate, figures, pooled, table
     from rag.learned import load_model
 
     sets = _labeled_sets(args.questions)
@@ -346,7 +346,7 @@ def cmd_crossval(args: argparse.Namespace, settings: Settings) -> int:
             print("\nThe hand-set rules answerer (tuned by hand on several of these sets)\n")
             print(table(rows_of({s.name: bench.answer_by_rules(s) for s in sets})))
         if args.ablate:
-            print("\n" + _ablation(bench, sets, pools, rows))
+            print("\n" + ablation(bench, sets, pools, rows))
     finally:
         bench.close()
     values = {f"{name.removesuffix(' (pooled)')}.{metric}": value
@@ -387,31 +387,6 @@ def _set_limits(specs: Sequence[str], known: Sequence) -> list[tuple[str, str, f
         metric, value = parsed[0]
         limits.append((where, metric, value))
     return limits
-
-
-def _ablation(bench, sets, pools, rows) -> str:
-    """Each group of signals left out in turn: the change in the pooled and per-set citation recall and refusals."""
-    from rag.evaluation.crossval import cross_validate, figures, pooled
-    from rag.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
-
-    groups: dict[str, set[str]] = {}
-    for kind in (SENTENCE_GROUPS, ANSWER_GROUPS, FURTHER_GROUPS):
-        for group, names in kind.items():
-            groups.setdefault(group, set()).update(names)
-    targets = [*(f"{p} (pooled)" for p in pools), *(s.name for s in sets)]
-    lines = ["Without each group of signals (change against all signals; citation recall / refusal accuracy):",
-             f"{'group':<16}" + "".join(f"{t:>26}" for t in targets)]
-    for group, names in groups.items():
-        got = cross_validate(bench, sets, frozenset(names))
-        values = {s.name: figures(got[s.name]) for s in sets}
-        values |= {f"{p} (pooled)": pooled(got, members) for p, members in pools.items()}
-        cells = []
-        for t in targets:
-            before = rows[t][1]
-            delta = [(values[t][m] or 0.0) - (before[m] or 0.0) for m in ("citation_recall", "refusal_accuracy")]
-            cells.append(f"{delta[0]:+.3f} / {delta[1]:+.3f}")
-        lines.append(f"{group:<16}" + "".join(f"{c:>26}" for c in cells))
-    return "\n".join(lines)
 
 
 def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag import models, thesaurus
 from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
@@ -197,8 +197,8 @@ class RAG:
         return stop
 
     def use_model(self, model: LearnedModel) -> None:
-        """Answer with `model` from now on where the learned answerer answers (cross-validation swaps in each
-        fold's, and answers with it whatever RAG_ANSWERER says); the index stays loaded."""
+        """Answer with `model` from now on: `ranked` always, `ask` where RAG_ANSWERER=learned (cross-validation
+        swaps in each fold's model this way); the index stays loaded."""
         with self._reload_lock:
             self._model = model
             state = self._state

@@ -24,6 +24,7 @@ from rag.evaluation.results import Report
 from rag.evaluation.run import evaluate
 from rag.learned import LearnedModel, TrainedOn
 from rag.pipeline import RAG, ensure_index, load_embedder
+from rag.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
 from rag.training import PLAIN_SUM, Example, file_digest, fit, gather
 
 # The figures a cross-validation table shows, in order.
@@ -125,4 +126,28 @@ def table(rows: Mapping[str, tuple[int, Mapping[str, float | None]]]) -> str:
     lines = [f"{'set':<{width}}{'n':>5}" + "".join(f"{m:>20}" for m in SHOWN)]
     for name, (n, values) in rows.items():
         lines.append(f"{name:<{width}}{n:>5}" + "".join(f"{format_value(m, values.get(m)):>20}" for m in SHOWN))
+    return "\n".join(lines)
+
+
+def ablation(bench: Workbench, sets: Sequence[LabeledSet], pools: Mapping[str, Sequence[str]],
+             rows: Mapping[str, tuple[int, Mapping[str, float | None]]]) -> str:
+    """Each group of signals left out in turn: the change against `rows` (all signals; `table`'s rows) in the
+    pooled and per-set citation recall and refusal accuracy, as a plain-text table."""
+    groups: dict[str, set[str]] = {}
+    for kind in (SENTENCE_GROUPS, ANSWER_GROUPS, FURTHER_GROUPS):
+        for group, names in kind.items():
+            groups.setdefault(group, set()).update(names)
+    targets = [*(f"{p} (pooled)" for p in pools), *(s.name for s in sets)]
+    lines = ["Without each group of signals (change against all signals; citation recall / refusal accuracy):",
+             f"{'group':<16}" + "".join(f"{t:>26}" for t in targets)]
+    for group, names in groups.items():
+        got = cross_validate(bench, sets, frozenset(names))
+        values = {s.name: figures(got[s.name]) for s in sets}
+        values |= {f"{p} (pooled)": pooled(got, members) for p, members in pools.items()}
+        cells = []
+        for t in targets:
+            before = rows[t][1]
+            delta = [(values[t][m] or 0.0) - (before[m] or 0.0) for m in ("citation_recall", "refusal_accuracy")]
+            cells.append(f"{delta[0]:+.3f} / {delta[1]:+.3f}")
+        lines.append(f"{group:<16}" + "".join(f"{c:>26}" for c in cells))
     return "\n".join(lines)
