@@ -40,7 +40,7 @@ def test_concurrent_encoding_shares_the_tokenizer_safely(which: str, request: py
 
     def encode() -> None:
         try:
-            for _ in range(20):
+            for _ in range(5):  # eight threads at once: an unguarded tokenizer fails within the first rounds
                 embedder.encode_query("Who opposed the Tokyo office?")
                 embedder.encode_documents(["The office opens next year."] * 3)
         except BaseException as err:
