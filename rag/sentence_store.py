@@ -61,6 +61,17 @@ class SentenceStore:
         self.scope_text = [scope_of.get((s.doc_id, s.paragraph), s.clean) for s in self.sentences]
         self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
         self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
+        # The words a sentence is headed by: its page's title and the heading of its section. A wiki answers
+        # under a heading that names the topic ("Loan periods and charges") in rows that do not ("DVDs | 1 week").
+        headed: dict[tuple[str, int], frozenset[str]] = {}
+        for document in documents.values():
+            heading = ""
+            for paragraph in document.paragraphs:
+                if paragraph.kind == "heading":
+                    heading = paragraph.clean or paragraph.text
+                elif paragraph.kind == "body":
+                    headed[document.doc_id, paragraph.n] = frozenset(terms(f"{document.title} {heading}"))
+        self.heading_terms = [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
         # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
         # a sentence whose paragraph lacks a name the question asks about answers another question.
         self.name_terms = name_terms(s.clean for s in self.sentences)

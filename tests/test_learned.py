@@ -8,11 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.chunking import split_documents_into_sentences
 from rag.cli import main
+from rag.corpus import load_corpus
 from rag.config import Settings
 from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.pipeline import RAG
 from rag.schema import ConfigError
+from rag.sentence_store import SentenceStore
+from rag.terms import terms
 from rag.training import file_digest
 
 DATA = Path(__file__).parent / "data"
@@ -115,3 +119,21 @@ def test_no_question_of_any_labeled_set_is_written_into_the_package():
     # A bare "When?" is everyone's; a question of three words or more is some set's own.
     written = sorted(q for q in questions if len(q.split()) >= 3 and q in package)
     assert written == []
+
+
+def test_a_sentence_is_headed_by_its_page_title_and_its_section_heading(tmp_path: Path):
+    # A wiki's table row names no topic ("DVDs | 1 week"); its section heading and page title do, and the
+    # learned answerer's heading_overlap signal reads them (rag/signals.py).
+    (tmp_path / "lending.md").write_text(
+        "---\ntitle: Lending rules\n---\n# Lending rules\n\nMembership is free for residents.\n\n"
+        "## Loan periods\n\n| Item | Time |\n|---|---|\n| DVDs | 1 week |\n", encoding="utf-8")
+    documents, skipped = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+    headed = {s.clean: store.heading_terms[i] for i, s in enumerate(sentences)}
+
+    assert skipped == []
+    assert headed["Membership is free for residents."] == frozenset(terms("Lending rules"))
+    row = next(text for text in headed if "DVDs" in text)
+    assert headed[row] == frozenset(terms("Lending rules Loan periods"))
