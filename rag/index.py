@@ -63,7 +63,8 @@ FORMAT_VERSION = 6  # 2: neighbours.json (word neighbours, see rag/vocabulary.py
 # 6: BM25 terms and neighbours' keys with British spellings folded (rag/terms.py fold_spelling)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 # 2: sentence-opening words ("Moreover") are words with neighbours, not names.
-READER_VERSION = 2
+# 3: an article without a headline is titled by its first heading (what a build keeps of each page holds its title).
+READER_VERSION = 3
 # Below this many vectors exact search is fast enough; above it HNSW keeps
 # queries well under the query embedding's ~11 ms. Measured (benchmarks/,
 # one thread): exact 0.8 ms at 20k vectors, 5 ms at 100k; HNSW 0.1-0.4 ms at

@@ -136,8 +136,8 @@ def test_source_view_is_the_whole_readable_article(server: RunningApp, rag: RAG)
 
 
 @pytest.mark.parametrize(("query", "note"), [
-    ("?start=999999&end=1000000", "The highlighted range 999999–1000000 is not in the readable text of this article."),
-    ("?start=0&end=30", "The highlighted range 0–30 is not in the readable text of this article."),
+    ("?start=999999&end=1000000", "The highlighted range 999999–1000000 is not in the readable text of this document."),
+    ("?start=0&end=30", "The highlighted range 0–30 is not in the readable text of this document."),
 ])
 def test_source_view_says_when_a_range_highlights_nothing(server: RunningApp, query: str, note: str) -> None:
     # 0-30 is the byline at the top of the file: boilerplate, not shown.
@@ -151,7 +151,7 @@ def test_unknown_article_is_404(server: RunningApp) -> None:
     page = httpx.get(f"{server.url}/source/no_such_article", timeout=30)
     api = httpx.get(f"{server.url}/api/documents/no_such_article", timeout=30)
 
-    assert page.status_code == 404 and "No article no_such_article" in page.text
+    assert page.status_code == 404 and "No document no_such_article" in page.text
     assert api.status_code == 404
     assert api.json() == {"error": "no article 'no_such_article'; GET /api/documents lists the 5 there are",
                           "field": "doc_id"}

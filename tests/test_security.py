@@ -212,13 +212,13 @@ def _index_paths() -> list[tuple[str, int, object]]:
     forbidden = {"detail": "Forbidden"}
     return [
         # Document ids hold slashes (wiki paths): any path under /source/ is looked up as an id, never a file.
-        ("/source/..%2f..%2findex%2fCURRENT", 404, "No article ../../index/CURRENT"),
-        ("/source/..%2F..%2Findex%2FCURRENT", 404, "No article ../../index/CURRENT"),
-        ("/source/%2e%2e%2f%2e%2e%2findex%2fCURRENT", 404, "No article ../../index/CURRENT"),
-        ("/source/../../index/CURRENT", 404, "No article ../../index/CURRENT"),
-        ("/source/....//....//index/CURRENT", 404, "No article ....//....//index/CURRENT"),
-        ("/source/..%252f..%252findex%252fCURRENT", 404, "No article ..%2f..%2findex%2fCURRENT"),
-        ("/source/..%5c..%5cindex%5cCURRENT", 404, "No article ..\\..\\index\\CURRENT"),
+        ("/source/..%2f..%2findex%2fCURRENT", 404, "No document ../../index/CURRENT"),
+        ("/source/..%2F..%2Findex%2FCURRENT", 404, "No document ../../index/CURRENT"),
+        ("/source/%2e%2e%2f%2e%2e%2findex%2fCURRENT", 404, "No document ../../index/CURRENT"),
+        ("/source/../../index/CURRENT", 404, "No document ../../index/CURRENT"),
+        ("/source/....//....//index/CURRENT", 404, "No document ....//....//index/CURRENT"),
+        ("/source/..%252f..%252findex%252fCURRENT", 404, "No document ..%2f..%2findex%2fCURRENT"),
+        ("/source/..%5c..%5cindex%5cCURRENT", 404, "No document ..\\..\\index\\CURRENT"),
         ("/api/documents/..%2f..%2findex%2fCURRENT", 404, "no article '../../index/CURRENT'"),
         ("/api/documents/../../index/CURRENT", 404, "no article '../../index/CURRENT'"),
         ("/rag-static/..%2f..%2findex%2fCURRENT", 404, not_found),
