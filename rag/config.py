@@ -64,7 +64,8 @@ class Settings:
     keep_ratio: float = 0.9
     # RAG_ANSWERER=learned: the fitted model it answers with (`python -m rag train`); empty: the packaged one.
     answerer_model: str = ""
-    # The corpus's own word for its documents, as refusals say it: "The pages don't say…".
+    # The corpus's own word for its documents, as the chat's title, header and placeholders, refusals ("The pages
+    # don't say…") and the server's log lines say it.
     documents_noun: str = "articles"
     max_answer_words: int = 60
     max_list_words: int = 120

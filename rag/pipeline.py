@@ -263,7 +263,7 @@ class RAG:
 
     def _retrieve(self, state: _State, question: str, history: Sequence[Turn], k: int | None,
                   answer_last_turn: bool) -> tuple[Reading, Retrieval]:
-        question = normalise_question(question, self.settings.max_question_chars)
+        question = normalise_question(question, self.settings.max_question_chars, self.settings.documents_noun)
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")

@@ -153,7 +153,7 @@ def test_unknown_article_is_404(server: RunningApp) -> None:
 
     assert page.status_code == 404 and "No document no_such_article" in page.text
     assert api.status_code == 404
-    assert api.json() == {"error": "no article 'no_such_article'; GET /api/documents lists the 5 there are",
+    assert api.json() == {"error": "no document 'no_such_article'; GET /api/documents lists the 5 there are",
                           "field": "doc_id"}
 
 
@@ -165,7 +165,7 @@ def test_an_id_with_line_breaks_or_controls_is_our_own_404(server: RunningApp, d
     page = httpx.get(f"{server.url}/source/{doc_id}", timeout=30)
 
     assert api.status_code == 404
-    assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no article ")
+    assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no document ")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "No such article" in page.text
 

@@ -118,7 +118,7 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     page.goto(f"{server.url}/")
     page.wait_for_selector("#rag-question textarea")
     header = page.locator(".rag-corpus").inner_text()
-    assert "5 news articles" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
+    assert "these 5 articles:" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
 
     # The headline question: an answer with at least two markers, the sources panel quoting the cited sentences.
     reply = ask_in_page(page, HEADLINE)

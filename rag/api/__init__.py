@@ -46,16 +46,16 @@ from rag.api.timeouts import uvicorn_options  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.printable import printable  # noqa: E402
-from rag.ui import build_chat  # noqa: E402
+from rag.ui import build_chat, chat_title  # noqa: E402
 
 def create_app(rag: RAG) -> FastAPI:
     """The whole server for one `RAG`: API, source view, widget, chat; settings from `rag.settings`."""
     settings = rag.settings
     app = FastAPIOffline(
-        title="Ask the articles",
+        title=chat_title(settings.documents_noun),
         version="1",
-        description="Cited answers from a fixed set of news articles. Every citation links to the exact "
-                    "sentence in its article (`url`, the source view).",
+        description=f"Cited answers from a fixed set of {settings.documents_noun}. Every citation links to the "
+                    "exact sentence in its document (`url`, the source view).",
         redoc_url=None,
         static_url="/docs-static",
     )
