@@ -192,6 +192,20 @@ def corpus_line(documents: Mapping[str, Document], link_prefix: str = "", noun: 
     return f'<div class="rag-corpus">Answers come only from these {len(documents)} {escape(noun)}: {items}.</div>'
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's default look, with font faces that have every letter.
+
+    Gradio ships Source Sans Pro and IBM Plex Mono SemiBold (weight 600) as subsets of a few glyphs, and its
+    default theme uses them for every semibold text: headings, links, the "SOURCES" label. There a capital "A"
+    came from the subset smaller than the letters around it ("Ask", "NATO"). Declared with their complete Bold
+    faces instead, semibold text is set in those (a browser takes the nearest heavier face).
+    """
+    fonts = gr.themes.utils.fonts
+    return gr.themes.Default(
+        font=(fonts.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"),
+        font_mono=(fonts.LocalFont("IBM Plex Mono", weights=(400, 700)), "ui-monospace", "Consolas", "monospace"))
+
+
 def chat_title(noun: str) -> str:
     """The chat's title, its page's and its frame's: "Ask the articles", "Ask the pages"."""
     return f"Ask the {noun}"

@@ -46,7 +46,7 @@ from rag.api.timeouts import uvicorn_options  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.printable import printable  # noqa: E402
-from rag.ui import build_chat, chat_title  # noqa: E402
+from rag.ui import build_chat, chat_title, theme  # noqa: E402
 
 def create_app(rag: RAG) -> FastAPI:
     """The whole server for one `RAG`: API, source view, widget, chat; settings from `rag.settings`."""
@@ -66,7 +66,7 @@ def create_app(rag: RAG) -> FastAPI:
     add_pages(app, rag)
     gradio_options = dict(server_name=settings.host, server_port=settings.port, run_history=False,
                           enable_monitoring=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False,
-                          css_paths=[STATIC_DIR / "chat.css"])
+                          css_paths=[STATIC_DIR / "chat.css"], theme=theme())
     chats = {"/embed": build_chat(rag, embed=True), "": build_chat(rag)}
     # /embed must be mounted before "/", which would otherwise take every path.
     gr.mount_gradio_app(app, chats["/embed"], path="/embed", footer_links=[], **gradio_options)
