@@ -414,7 +414,13 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.lifecycle import check_corpus_has_pages
+    from rag.listening import bind
+
+    # What can be found wrong in a moment is said before the web stack and the model load (seconds).
+    check_corpus_has_pages(settings)
+    sock = bind(settings.host, settings.port)
     from rag.api import serve
 
-    serve(settings)
+    serve(settings, sock)
     return 0

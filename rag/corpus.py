@@ -189,8 +189,8 @@ def has_page_files(corpus_dir: Path) -> bool:
 
 def _check_folder(corpus_dir: Path) -> None:
     if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
-                          "pages in it")
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; give --corpus (or RAG_CORPUS_DIR) the folder "
+                          "of your .txt, .md and .html pages, or create it and put them there")
 
 
 @dataclass(frozen=True)
