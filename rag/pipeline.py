@@ -180,6 +180,8 @@ class RAG:
             try:
                 self._state = self._load_state()
             except RagError as err:
+                if isinstance(err, StoreUnavailableError):
+                    self._looks.forget(build_id)  # the build is not at fault: looked at again once the store answers
                 self.warn("does not load", f"kept index {loaded}: the new build {build_id} does not load: {err}")
                 return False
             _log.info("now serving index build %s", build_id)

@@ -22,3 +22,7 @@ class Throttle:
             return False
         self._last[key] = now
         return True
+
+    def forget(self, key: str) -> None:
+        """Make `due(key)` true again at once (what was said about it no longer holds)."""
+        self._last.pop(key, None)

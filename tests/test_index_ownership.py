@@ -158,3 +158,10 @@ def test_a_server_whose_index_folder_is_taken_over_says_so_once_a_while_and_keep
     assert current_build(small_built.index_dir).name == taken
     assert own.parent == tmp_path / "indexes"
     assert read_manifest(current_build(own))["corpus"]["folder"] == str(small_built.corpus_dir)
+
+
+def test_a_throttle_forgets_a_key_on_request() -> None:
+    throttle = Throttle(60.0, clock=lambda: 0.0)
+    assert throttle.due("b1") and not throttle.due("b1")
+    throttle.forget("b1")
+    assert throttle.due("b1")
