@@ -218,7 +218,7 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
     title = chat_title(settings.documents_noun)
     with gr.Blocks(title=title, analytics_enabled=False, fill_height=True) as blocks:
         if not embed:
-            gr.Markdown(f"# {title}")
+            gr.Markdown(f"# {title}", elem_classes="rag-title")
             gr.Markdown(corpus_line(rag.documents, chat.link_prefix, chat.noun), elem_classes="rag-header")
         else:  # a page's heading, for screen readers; the frame has no room (nor need) to show one
             gr.HTML(f'<h1 class="rag-sr-only">{escape(title)}</h1>', padding=False, container=False)

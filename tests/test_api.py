@@ -168,7 +168,7 @@ def test_an_id_with_line_breaks_or_controls_is_our_own_404(server: RunningApp, d
     assert api.status_code == 404
     assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no document ")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
-    assert "No such article" in page.text
+    assert "No such document" in page.text
 
 
 # --- documents and health
