@@ -130,4 +130,4 @@ bench-quick: index
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts node_modules
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock indexes tests/artifacts node_modules

@@ -5,7 +5,7 @@ project's `index/` is never touched) and loads the model in use (the
 default `Settings.model`) once, both as the project's `Embedder` and as a
 bare `SentenceTransformer` that the floors use, so a floor never runs
 through project code. The question sets the quality rows score live here
-too; the shared readers' set sits beside the repository and may be absent.
+too, all of them in `tests/data/`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from rag.schema import Document
 DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"
 # Every question file the quality and peer rows score, by the label the table gives it.
 QUESTION_SETS = (("dev", DEV_QUESTIONS),
-                 ("dev-readers", PROJECT_ROOT.parent / "shared" / "eval" / "dev-readers.jsonl"),
+                 ("dev-readers", PROJECT_ROOT / "tests" / "data" / "dev-readers.jsonl"),
                  ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"),
                  ("tune-readers", PROJECT_ROOT / "tests" / "data" / "tune-readers.jsonl"),
                  ("fresh-readers", PROJECT_ROOT / "tests" / "data" / "fresh-readers.jsonl"))

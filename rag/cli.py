@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=cmd_ask)
 
     evaluate = commands.add_parser("eval", help="score answers and citations against a question file")
-    evaluate.add_argument("questions", metavar="QUESTIONS.jsonl")
+    evaluate.add_argument("questions", metavar="QUESTIONS.jsonl", help="a question file (docs/EVAL.md)")
     evaluate.add_argument("--json", metavar="REPORT.json", help="write the whole report as JSON")
     evaluate.add_argument("--html", metavar="REPORT.html",
                           help="write a self-contained page: metrics, then each question, misses first, with "
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max", action="append", default=[], metavar="METRIC=VALUE",
                           help="fail (exit 1) when METRIC is above VALUE; repeatable")
     evaluate.add_argument("--compare", metavar="OLD.json", help="print the change against an earlier report")
-    evaluate.add_argument("--nli-model", metavar="DIR", help="local entailment cross-encoder for citation support")
+    evaluate.add_argument("--nli-model", metavar="DIR", help="local entailment cross-encoder for citation support (docs/EVAL.md#the-nli-check)")
     evaluate.add_argument("--k", type=int, help="passages handed to the answerer (RAG_K)")
     evaluate.set_defaults(run=cmd_eval)
 
@@ -414,7 +414,13 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.lifecycle import check_corpus_has_pages
+    from rag.listening import bind
+
+    # What can be found wrong in a moment is said before the web stack and the model load (seconds).
+    check_corpus_has_pages(settings)
+    sock = bind(settings.host, settings.port)
     from rag.api import serve
 
-    serve(settings)
+    serve(settings, sock)
     return 0

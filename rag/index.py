@@ -63,7 +63,8 @@ FORMAT_VERSION = 6  # 2: neighbours.json (word neighbours, see rag/vocabulary.py
 # 6: BM25 terms and neighbours' keys with British spellings folded (rag/terms.py fold_spelling)
 # Bumped whenever corpus reading, cleaning or splitting rules change what is indexed.
 # 2: sentence-opening words ("Moreover") are words with neighbours, not names.
-READER_VERSION = 2
+# 3: an article without a headline is titled by its first heading (what a build keeps of each page holds its title).
+READER_VERSION = 3
 # Below this many vectors exact search is fast enough; above it HNSW keeps
 # queries well under the query embedding's ~11 ms. Measured (benchmarks/,
 # one thread): exact 0.8 ms at 20k vectors, 5 ms at 100k; HNSW 0.1-0.4 ms at
@@ -190,14 +191,16 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                 reuse: StoredVectors | None = None,
                 meter: Callable[[int, int], None] = lambda done, total: None,
                 digests: Mapping[str, str] | None = None,
-                split: Mapping[str, tuple[list[Chunk], list[Sentence]]] | None = None) -> Built:
+                split: Mapping[str, tuple[list[Chunk], list[Sentence]]] | None = None,
+                corpus_dir: Path | None = None) -> Built:
     """Write a complete new build and make it current. Call under `build_lock`.
 
     Texts whose vectors are in `reuse` are not embedded again; the others are encoded with
     `Embedder.encode_exact`, so the result is byte for byte what a build without `reuse` writes.
     `meter(done, total)` follows the encoding. `digests` are the pages' digests as the corpus reader
     computed them (`rag.corpus.read_pages`); without them they are computed again. `split` holds pages
-    already cut into units (`rag.chunking.page_units`) with the key's chunking, by doc id.
+    already cut into units (`rag.chunking.page_units`) with the key's chunking, by doc id. `corpus_dir`, the folder
+    the documents were read from, is recorded, so that a build of another corpus does not replace this one.
     """
     check_layout(index_dir)
     if digests is None:
@@ -258,6 +261,10 @@ def build_index(index_dir: Path, documents: list[Document], embedder: Embedder, 
                          "splitter": "langchain RecursiveCharacterTextSplitter, paragraph-aligned"},
             "faiss": {"type": faiss_kind, "metric": "inner_product"},
             "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+            # Its absolute path, and its path from the index folder (the same when a project is moved whole).
+            **({"corpus": {"folder": os.path.abspath(corpus_dir),
+                           "from_index": os.path.relpath(os.path.abspath(corpus_dir), os.path.abspath(index_dir))}}
+               if corpus_dir is not None else {}),
             "documents": {d.doc_id: hashlib.sha256(d.raw.encode("utf-8")).hexdigest() for d in documents},
             "libraries": _library_versions(),
             "files": {name: _file_digest(work / name) for name in _data_files(work)},
@@ -398,7 +405,7 @@ def load_index(index_dir: Path, dimension: int, model_sha256: str, documents: Ma
 def _read_build(build: Path, manifest: dict[str, Any], dimension: int, documents: Mapping[str, Document],
                 fix: str) -> LoadedIndex:
     if set(manifest.get("documents", {})) != set(documents):
-        raise StaleIndexError(f"the index in {build.parent.parent} was built from other articles; "
+        raise StaleIndexError(f"the index in {build.parent.parent} was built from other documents; "
                               "run `python -m rag index`")
     counts = manifest["counts"]
     chunk_vectors = faiss.read_index(str(build / "chunks.faiss"))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import page_units
-from rag.config import Settings
+from rag.config import Settings, default_index_dir, same_folder
 from rag.corpus import Skipped, has_page_files, load_corpus, read_pages
 from rag.embedding import Embedder, resolve_model_path, weights_sha256
 from rag.index import (
@@ -46,7 +46,7 @@ from rag.index import (
     read_records,
     stored_vectors,
 )
-from rag.schema import Chunk, CorpusError, Document, IndexCorruptError, Sentence, StaleIndexError
+from rag.schema import Chunk, ConfigError, CorpusError, Document, IndexCorruptError, Sentence, StaleIndexError
 from rag.vocabulary import WordVectors
 
 _LABELS = {"corpus_fingerprint": "the corpus changed", "model_sha256": "the embedding model changed",
@@ -160,12 +160,64 @@ def ensure_index(settings: Settings, embedder: Embedder, force: bool = False,
         if not reasons:
             return IndexReport(tuple(documents), tuple(skipped), False, (), None,
                                seconds=time.perf_counter() - started)
+        if not force:
+            _refuse_another_corpus(settings, documents)
         for reason in reasons:
             progress(f"rebuilding: {reason}")
         built = build_index(settings.index_dir, documents, embedder, key, progress, reuse, meter, read.digests,
-                            split)
+                            split, settings.corpus_dir)
         return IndexReport(tuple(documents), tuple(skipped), True, tuple(reasons), built.path, built.embedded,
                            built.reused, time.perf_counter() - started)
+
+
+def _refuse_another_corpus(settings: Settings, documents: Sequence[Document]) -> None:
+    """A build never replaces the index of another corpus unless forced: `ConfigError` naming a folder of its own."""
+    try:
+        build = current_build(settings.index_dir)
+        manifest = read_manifest(build) if build is not None else None
+    except IndexCorruptError:
+        return  # a damaged build is replaced, whoever made it
+    other = manifest and another_corpus(manifest, settings, {d.doc_id for d in documents})
+    if other:
+        raise ConfigError(f"index folder {settings.index_dir} holds the index of another corpus ({other}), which building "
+                          f"{settings.corpus_dir} there would replace; build it in a folder of its own with --index "
+                          f"{folder_of_its_own(settings)} (or RAG_INDEX_DIR), or replace that index on purpose with "
+                          "`python -m rag index --force`")
+
+
+def another_corpus(manifest: dict, settings: Settings, doc_ids: set[str]) -> str | None:
+    """What the corpus a build (`manifest`) was made from is called, when it is another than `settings.corpus_dir`
+    with the documents `doc_ids`; None when it is this one.
+
+    The same corpus is the same folder, by its path or by its path from the index folder (a project moved whole),
+    or, whatever the folders, one that still holds at least half of the build's documents: a copy of a corpus
+    with its index, a corpus moved without its index. Builds made before the folder was recorded go by that alone.
+    """
+    recorded = manifest.get("corpus") if isinstance(manifest.get("corpus"), dict) else {}
+    folder, from_index = recorded.get("folder"), recorded.get("from_index")
+    if isinstance(folder, str) and same_folder(Path(folder), settings.corpus_dir):
+        return None
+    if isinstance(from_index, str) and same_folder(settings.index_dir / from_index, settings.corpus_dir):
+        return None
+    built = manifest.get("documents") if isinstance(manifest.get("documents"), dict) else {}
+    if built and 2 * sum(doc_id in doc_ids for doc_id in built) >= len(built):
+        return None
+    return folder if isinstance(folder, str) else f"{len(built):,} documents, such as {min(built, default='?')}"
+
+
+def folder_of_its_own(settings: Settings) -> Path:
+    """An index folder for `settings.corpus_dir` that is not `settings.index_dir`: its default one, else one beside."""
+    default = default_index_dir(settings.corpus_dir)
+    if not same_folder(default, settings.index_dir):
+        return default
+    return default.with_name(f"{default.name}-{settings.corpus_dir.name or 'corpus'}")
+
+
+def current_manifest(index_dir: Path) -> dict | None:
+    """The manifest of the build `index_dir/CURRENT` names; None when there is none. `IndexCorruptError` when it
+    cannot be read."""
+    build = current_build(index_dir)
+    return read_manifest(build) if build is not None else None
 
 
 @contextmanager

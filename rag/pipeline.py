@@ -32,15 +32,19 @@ from rag.learned_answerer import LearnedAnswerer, Ranked
 from rag.config import Settings
 from rag.chunk_store import ChunkStore, FaissChunkStore
 from rag.embedding import Embedder
-from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
-                           ensure_index, load_embedder, model_sha256, open_index, read_corpus)
+from rag.lifecycle import (IndexReport, another_corpus, check_corpus_has_pages,  # noqa: F401 (re-exported)
+                           corpus_fingerprint, current_manifest, ensure_index, folder_of_its_own, load_embedder,
+                           model_sha256, open_index, read_corpus)
 from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
 from rag.retrieval import Retriever
 from rag.schema import (Answer, ConfigError, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
                         StaleIndexError, StoreUnavailableError, Turn)
 from rag.sentence_store import SentenceStore
+from rag.throttle import Throttle
 
 _log = logging.getLogger(__name__)
+# A build that does not load, or is another corpus's, is looked at again (and said again) at most this often.
+REPEAT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class RAG:
         self._vocabulary = frozenset(embedder.tokenizer_vocabulary())
         self._state = self._load_state(documents)
         self._reload_lock = threading.Lock()
+        self._looks = Throttle(REPEAT_S)  # by build id: when a build that was not swapped in is looked at again
+        self._warnings = Throttle(REPEAT_S)  # by kind of problem: when it is said again
 
     @classmethod
     def open(cls, settings: Settings, build: bool = True,
@@ -158,40 +164,74 @@ class RAG:
     def reload(self) -> bool:
         """Swap in the current build if it differs from the loaded one; True when swapped.
 
-        A new build that fails to load leaves the loaded one serving (and is logged).
+        A new build that fails to load, or that another corpus's build put in the index folder, leaves the
+        loaded one serving. It is logged once; the same build is looked at again, and logged again if it still
+        will not do, once every `REPEAT_S` (or `watch`'s `repeat_s`), never on every look.
         """
         with self._reload_lock:
+            loaded = self._state.store.build_id
             build_id = self._state.store.current_build_id()
-            if build_id is None or build_id == self._state.store.build_id:
+            if build_id is None or build_id == loaded or not self._looks.due(build_id):
+                return False
+            taken = self._taken_over(build_id)
+            if taken is not None:
+                self.warn("another corpus", taken)
                 return False
             try:
                 self._state = self._load_state()
             except RagError as err:
-                _log.warning("kept index %s: the new build %s does not load: %s",
-                             self._state.store.build_id, build_id, err)
+                if isinstance(err, StoreUnavailableError):
+                    self._looks.forget(build_id)  # the build is not at fault: looked at again once the store answers
+                self.warn("does not load", f"kept index {loaded}: the new build {build_id} does not load: {err}")
                 return False
             _log.info("now serving index build %s", build_id)
             return True
 
-    def watch(self, interval_s: float = 2.0) -> threading.Event:
+    def _taken_over(self, build_id: str) -> str | None:
+        """What to log when the index folder's new build is another corpus's (None when it is this one's): what
+        happened, and advice that is safe to follow (nothing it says replaces either corpus's index)."""
+        if self.settings.vector_store != "faiss":
+            return None  # a Milvus build names its corpus by fingerprint, checked as it loads
+        try:
+            manifest = current_manifest(self.settings.index_dir)
+        except IndexCorruptError:
+            return None  # loading it says what is wrong
+        other = manifest and another_corpus(manifest, self.settings, set(self._state.documents))
+        if not other:
+            return None
+        s = self.settings
+        return (f"still serving index build {self._state.store.build_id} ({len(self._state.documents)} "
+                f"{s.documents_noun} of {s.corpus_dir}, held in memory): {s.index_dir} now holds build {build_id} "
+                f"of another corpus ({other}). Before restarting this server, build its corpus in a folder of its "
+                f"own, `python -m rag --corpus {s.corpus_dir} --index {folder_of_its_own(s)} index`, and restart "
+                "it with the same --corpus and --index; --force in that folder would replace the other corpus's index")
+
+    def warn(self, kind: str, message: str) -> None:
+        """Log a problem the watch finds: once, then at most once every `REPEAT_S` while it lasts (by `kind`)."""
+        if self._warnings.due(kind):
+            _log.warning(message)
+
+    def watch(self, interval_s: float = 2.0, repeat_s: float = REPEAT_S) -> threading.Event:
         """Reload in the background whenever `index` publishes a new build (for servers); setting the
-        returned event stops the watch.
+        returned event stops the watch. A problem found is logged once, then at most once every `repeat_s`.
 
         Whatever fails while looking (a build folder removed as it is read, an odd `CURRENT`) is logged and
         the watch goes on: the loaded build keeps serving, and a later look finds the next good one.
         """
         stop = threading.Event()
+        self._looks, self._warnings = Throttle(repeat_s), Throttle(repeat_s)
 
         def loop() -> None:
             while not stop.wait(interval_s):
                 try:
                     self.reload()
                 except (StoreUnavailableError, IndexCorruptError) as err:  # said in full: a traceback adds nothing
-                    _log.warning("cannot look for a new index build: %s; still serving build %s", err,
-                                 self._state.store.build_id)
+                    self.warn("cannot look", f"cannot look for a new index build: {err}; still serving build "
+                                             f"{self._state.store.build_id}")
                 except Exception:  # noqa: BLE001 - a watcher that dies leaves the server on an old build for good
-                    _log.exception("looking for a new index build in %s failed; still serving build %s",
-                                   self.settings.index_dir, self._state.store.build_id)
+                    if self._warnings.due("failed"):
+                        _log.exception("looking for a new index build in %s failed; still serving build %s",
+                                       self.settings.index_dir, self._state.store.build_id)
 
         threading.Thread(target=loop, name="index-watch", daemon=True).start()
         return stop
@@ -225,7 +265,7 @@ class RAG:
 
     def _retrieve(self, state: _State, question: str, history: Sequence[Turn], k: int | None,
                   answer_last_turn: bool) -> tuple[Reading, Retrieval]:
-        question = normalise_question(question, self.settings.max_question_chars)
+        question = normalise_question(question, self.settings.max_question_chars, self.settings.documents_noun)
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")

@@ -86,8 +86,9 @@ def is_blank(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES
 
 
-def normalise_question(question: str, max_chars: int) -> str:
-    """The question with control characters as spaces; QuestionError if empty or too long."""
+def normalise_question(question: str, max_chars: int, documents_noun: str = "articles") -> str:
+    """The question with control characters as spaces; QuestionError if empty or too long (`documents_noun`: what
+    the corpus's documents are called, as the error says it)."""
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
     if len(question) > max_chars:
@@ -96,7 +97,7 @@ def normalise_question(question: str, max_chars: int) -> str:
     cleaned = "".join(" " if unicodedata.category(ch) in _BLANK_CATEGORIES else ch for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise QuestionError("the question is empty; type a question about the articles")
+        raise QuestionError(f"the question is empty; type a question about the {documents_noun}")
     return cleaned
 
 

@@ -159,6 +159,10 @@ class StaleIndexError(RagError):
     """The index was built from another corpus, model or chunking."""
 
 
+class ServeError(RagError):
+    """The server cannot listen where the settings say (a port in use, a host that is not this machine's)."""
+
+
 class StoreUnavailableError(RagError):
     """The shared vector store (a Milvus server) does not answer; requests fail until it is back."""
 

@@ -69,7 +69,8 @@ def source_page(document: Document, start: int | None = None, end: int | None = 
         if paragraph.kind == "boilerplate":
             continue
         if paragraph.kind == "heading":
-            if paragraph.clean != document.title:  # the title is already the page's <h1>
+            # A headline is already the page's <h1>; a section heading that titles the page stays in its place.
+            if paragraph.clean != document.title or body:
                 body.append(f"<h2>{escape(paragraph.clean)}</h2>")
             continue
         overlaps = highlight is not None and paragraph.start < highlight[1] and highlight[0] < paragraph.end
@@ -100,9 +101,9 @@ def not_found_page(doc_id: str, known: list[str], root_path: str = "") -> str:
     items = "".join(f'<li><a href="{escape(root_path)}/source/{escape(quote(d, safe="/"))}">{escape(d)}</a></li>'
                     for d in shown)
     more = f"<p>…and {len(known) - len(shown):,} more.</p>" if len(known) > len(shown) else ""
-    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>No such article</title>'
+    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>No such document</title>'
             f'<link rel="stylesheet" href="{escape(root_path)}{STYLESHEET}"></head><body><main>'
-            f"<h1>No article {escape(doc_id)}</h1>"
+            f"<h1>No document {escape(doc_id)}</h1>"
             "<p>This document is no longer in the corpus (or never was): it may have been removed or renamed "
             "since the link was made.</p>"
             f"<p>The corpus holds {len(known):,} documents:</p><ul>{items}</ul>{more}</main></body></html>\n")
@@ -122,7 +123,7 @@ def _highlight_note(start: int | None, end: int | None, highlight: tuple[int, in
         # A link made before the article changed can point past its end or at
         # left-out text; say so instead of highlighting nothing in silence.
         return (f'<p class="note">The highlighted range {escape(str(start))}–{escape(str(end))} '
-                "is not in the readable text of this article.</p>")
+                "is not in the readable text of this document.</p>")
     where = ", ".join(f'<a href="#p{n}">paragraph {n}</a>' for n in marked)
     return f'<p class="note">Highlighted: {where}.</p>'
 

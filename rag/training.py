@@ -1,6 +1,6 @@
 """Fitting the learned answerer (`rag.learned`) to labeled question files.
 
-A labeled set is a question file (FORMAT: `docs/EVAL.md`) and the corpus its
+A labeled set is a question file (docs/EVAL.md) and the corpus its
 evidence points into: the `corpus/` folder beside the file when there is one
 (`tests/data/wiki-train/questions.jsonl`), else the configured corpus. Every
 question is asked as the chat would ask it, after its history, and the

@@ -37,6 +37,7 @@ from rag.source_view import meta_line, paragraph_html
 from rag.ui_a11y import mend_markup
 from rag.ui_ratings import RATINGS, add_ratings
 
+# Offered in the empty chat over the shipped articles; another corpus's chat offers none (they would be about NATO).
 EXAMPLES = (
     "Who opposed NATO's office in Tokyo?",
     "What did China say about the office?",
@@ -62,24 +63,30 @@ class Chat:
         # The same prefix the pipeline gives citation URLs, so every link agrees.
         return self.rag.settings.public_url or self.rag.settings.root_path
 
+    @property
+    def noun(self) -> str:
+        """What the corpus's documents are called (RAG_DOCUMENTS_NOUN): "articles", "pages"."""
+        return self.rag.settings.documents_noun
+
     def respond(self, message: str, turns: Sequence[Turn]) -> str:
         """The answer to `message`, asked after the conversation `turns`, as chat HTML."""
         return render_answer(self._answer(message, turns), self.rag.documents, self.link_prefix)
 
     def ask(self, question: str) -> dict:
-        """Answer a question about the articles; returns the Answer JSON (answer, citations, passages)."""
+        """Answer a question about the corpus; returns the Answer JSON (answer, citations, passages)."""
         try:
             return answer_to_dict(self.rag.ask(question))
         except QuestionError as err:
             # The asker's to fix, and told them; Gradio would also print its traceback to the log (28 lines).
             raise gr.Error(str(err), print_exception=False) from None
         except StoreUnavailableError as err:
-            raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.") from None
+            raise gr.Error(f"The {self.noun} cannot be searched right now ({err}); try again in a moment.") from None
 
     def add_question(self, message: str, history: list[dict]) -> tuple[str, list[dict], str]:
         """Show the question at once (escaped) and keep it for `add_answer`; clears the textbox."""
         if not message or not message.strip():
-            raise gr.Error("Type a question about the articles first.", title="Empty question", print_exception=False)
+            raise gr.Error(f"Type a question about the {self.noun} first.", title="Empty question",
+                           print_exception=False)
         return "", [*history, user_message(message)], message
 
     def add_answer(self, question: str, history: list[dict], turns: list[Turn]) -> tuple[list[dict], list[Turn]]:
@@ -112,7 +119,7 @@ class Chat:
         except QuestionError as err:
             raise gr.Error(str(err), title="Question not accepted", print_exception=False) from None
         except StoreUnavailableError as err:  # a shared store (Milvus) lost: the chat says so, and recovers with it
-            raise gr.Error(f"The articles cannot be searched right now ({err}); try again in a moment.",
+            raise gr.Error(f"The {self.noun} cannot be searched right now ({err}); try again in a moment.",
                            title="Index store unavailable") from None
 
 
@@ -172,8 +179,9 @@ def _paragraph(document: Document, n: int) -> Paragraph | None:
     return next((p for p in document.body if p.n == n), None)
 
 
-def corpus_line(documents: Mapping[str, Document], link_prefix: str = "") -> str:
-    """One line of HTML naming the articles answers come from, each linked to its source view."""
+def corpus_line(documents: Mapping[str, Document], link_prefix: str = "", noun: str = "articles") -> str:
+    """One line of HTML naming the documents answers come from (`noun`: what they are called), each linked to its
+    source view."""
     items = "; ".join(
         f'<a href="{escape(source_url(d.doc_id, 0, prefix=link_prefix))}">{escape(d.title)}</a>'
         + (f" ({meta_line(d)})" if meta_line(d) else "")
@@ -181,19 +189,39 @@ def corpus_line(documents: Mapping[str, Document], link_prefix: str = "") -> str
     )
     # One line that starts with <div>: Markdown passes it through as an HTML
     # block, so no Markdown syntax inside a title is ever interpreted.
-    return f'<div class="rag-corpus">Answers come only from these {len(documents)} news articles: {items}.</div>'
+    return f'<div class="rag-corpus">Answers come only from these {len(documents)} {escape(noun)}: {items}.</div>'
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look, with font faces that have every letter.
+
+    Gradio ships Source Sans Pro and IBM Plex Mono SemiBold (weight 600) as subsets of a few glyphs, and its
+    default theme uses them for every semibold text: headings, links, the "SOURCES" label. There a capital "A"
+    came from the subset smaller than the letters around it ("Ask", "NATO"). Declared with their complete Bold
+    faces instead, semibold text is set in those (a browser takes the nearest heavier face).
+    """
+    fonts = gr.themes.utils.fonts
+    return gr.themes.Default(
+        font=(fonts.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"),
+        font_mono=(fonts.LocalFont("IBM Plex Mono", weights=(400, 700)), "ui-monospace", "Consolas", "monospace"))
+
+
+def chat_title(noun: str) -> str:
+    """The chat's title, its page's and its frame's: "Ask the articles", "Ask the pages"."""
+    return f"Ask the {noun}"
 
 
 def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
     """The chat page; `embed` makes the compact one for iframes (no header, no footer)."""
     chat = Chat(rag)
     settings = rag.settings
-    with gr.Blocks(title="Ask the articles", analytics_enabled=False, fill_height=True) as blocks:
+    title = chat_title(settings.documents_noun)
+    with gr.Blocks(title=title, analytics_enabled=False, fill_height=True) as blocks:
         if not embed:
-            gr.Markdown("# Ask the articles")
-            gr.Markdown(corpus_line(rag.documents, chat.link_prefix), elem_classes="rag-header")
+            gr.Markdown(f"# {title}", elem_classes="rag-title")
+            gr.Markdown(corpus_line(rag.documents, chat.link_prefix, chat.noun), elem_classes="rag-header")
         else:  # a page's heading, for screen readers; the frame has no room (nor need) to show one
-            gr.HTML('<h1 class="rag-sr-only">Ask the articles</h1>', padding=False, container=False)
+            gr.HTML(f'<h1 class="rag-sr-only">{escape(title)}</h1>', padding=False, container=False)
         chatbot = gr.Chatbot(
             show_label=False,
             elem_id="rag-chat",
@@ -202,15 +230,15 @@ def build_chat(rag: RAG, embed: bool = False) -> gr.Blocks:
             sanitize_html=True,
             feedback_options=RATINGS,  # "Helpful", "Not helpful" under each answer (rag.ui_ratings)
             buttons=[],
-            examples=[{"text": q} for q in EXAMPLES],
-            placeholder="Ask a question about the articles. Answers cite the sentences they come from.",
+            examples=[{"text": q} for q in EXAMPLES] if settings.shipped_corpus else None,
+            placeholder=f"Ask a question about the {chat.noun}. Answers cite the sentences they come from.",
             height=None if embed else 620,
             scale=1,
         )
         textbox = gr.Textbox(
             show_label=False,
             elem_id="rag-question",
-            placeholder="Ask about the articles…",
+            placeholder=f"Ask about the {chat.noun}…",
             max_length=settings.max_question_chars,  # a hint in the browser; rag.ask enforces it
             submit_btn="Ask",
             autofocus=not embed,

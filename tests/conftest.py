@@ -41,13 +41,15 @@ LONGEST_FILES_FIRST = (
     "test_feedback.py",  # 25 (alone)
     "test_reliability_corpus.py",  # 24
     "test_hostile_clients.py",  # 20 (measured alone, 2026-12-03)
+    "test_wiki.py",  # 20 (alone, 2026-12-03: a browser on a wiki's chat and embed)
     "test_hostile_corpus.py",  # 18 (measured alone, 2026-12-03)
     "test_embedding.py",  # 17
+    "test_newcomer.py",  # 16 (alone, 2026-12-03: the README's wiki commands in child processes)
     "test_security.py",  # 16
-    "test_wiki.py",  # 8
     "test_followups.py",  # 7
     "test_embed.py",  # 7
     "test_index.py",  # 6
+    "test_index_ownership.py",  # 5
 )
 
 

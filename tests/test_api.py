@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -136,8 +137,8 @@ def test_source_view_is_the_whole_readable_article(server: RunningApp, rag: RAG)
 
 
 @pytest.mark.parametrize(("query", "note"), [
-    ("?start=999999&end=1000000", "The highlighted range 999999–1000000 is not in the readable text of this article."),
-    ("?start=0&end=30", "The highlighted range 0–30 is not in the readable text of this article."),
+    ("?start=999999&end=1000000", "The highlighted range 999999–1000000 is not in the readable text of this document."),
+    ("?start=0&end=30", "The highlighted range 0–30 is not in the readable text of this document."),
 ])
 def test_source_view_says_when_a_range_highlights_nothing(server: RunningApp, query: str, note: str) -> None:
     # 0-30 is the byline at the top of the file: boilerplate, not shown.
@@ -151,9 +152,9 @@ def test_unknown_article_is_404(server: RunningApp) -> None:
     page = httpx.get(f"{server.url}/source/no_such_article", timeout=30)
     api = httpx.get(f"{server.url}/api/documents/no_such_article", timeout=30)
 
-    assert page.status_code == 404 and "No article no_such_article" in page.text
+    assert page.status_code == 404 and "No document no_such_article" in page.text
     assert api.status_code == 404
-    assert api.json() == {"error": "no article 'no_such_article'; GET /api/documents lists the 5 there are",
+    assert api.json() == {"error": "no document 'no_such_article'; GET /api/documents lists the 5 there are",
                           "field": "doc_id"}
 
 
@@ -165,9 +166,9 @@ def test_an_id_with_line_breaks_or_controls_is_our_own_404(server: RunningApp, d
     page = httpx.get(f"{server.url}/source/{doc_id}", timeout=30)
 
     assert api.status_code == 404
-    assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no article ")
+    assert api.json()["field"] == "doc_id" and api.json()["error"].startswith("no document ")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
-    assert "No such article" in page.text
+    assert "No such document" in page.text
 
 
 # --- documents and health
@@ -470,6 +471,17 @@ def test_app_py_builds_the_index_then_serves_on_loopback_alone_and_stops_on_ctrl
     env.pop("RAG_HOST", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    connected_when_said: list[bool] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            if line.startswith("serving ") and not connected_when_said:
+                connected_when_said.append(_accepts(port))  # at once: the line may come only once it listens
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz", timeout_s=120)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).json()
@@ -484,19 +496,32 @@ def test_app_py_builds_the_index_then_serves_on_loopback_alone_and_stops_on_ctrl
         process.send_signal(signal.SIGINT)
         stopping = time.monotonic()
         try:
-            output, _ = process.communicate(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()  # it would not stop: the assertion below says so
-            output, _ = process.communicate()
+            process.wait()
+        reader.join(timeout=10)
     stopped_in = time.monotonic() - stopping
+    output = "".join(lines)
 
     assert health["documents"] == 2
     assert chat.status_code == 200 and "gradio" in chat.text.lower()
     assert "rebuilding: " in output  # the first start built the index and said so
-    assert f"serving 2 articles at http://127.0.0.1:{port}/" in output
+    assert f"serving 2 articles at http://127.0.0.1:{port}/" in output and connected_when_said == [True]
+    assert ("the chat may be embedded (/embed/, /widget.js) in this server's own pages only (RAG_FRAME_ANCESTORS); "
+            "to embed it in a wiki, start the server with the wiki's origin added, e.g. "
+            "RAG_FRAME_ANCESTORS=\"'self',https://wiki.example\"") in output
     assert addresses == {"127.0.0.1"}  # RAG_HOST unset: loopback only
     assert "gradio.live" not in output and "share" not in output.lower() and "public url" not in output.lower()
     assert stopped_in < GRACE_S + 5, output  # Ctrl-C stops it although a tab is open
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -107,11 +107,30 @@ def test_markdown_links_read_as_their_words(documents):
 @pytest.mark.parametrize(("doc_id", "title", "date"), [
     (BYLINES, "China Claims Most Asian States Oppose NATO Expansion to Indo-Pacific", "2023-06-12"),
     (HEADLINE, "US-led NATO’s attempt to open liaison office in Japan under fire", "2023-05-22"),
-    (DATE_MARKER, "Amid the growing influence of the North Atlantic Treaty Organisation (NATO) all…", "2023-05-25"),
+    # No headline: the first section heading names the article better than its first sentence cut off.
+    (DATE_MARKER, "Growing closeness between Japan and NATO", "2023-05-25"),
+    (CAPTIONS, "Expanding cooperation", ""),
+    # No heading at all: the opening words, cut at a word boundary.
     (SINGLE_NEWLINE, "China said on Thursday \"high vigilance\" was needed in the face of…", ""),
 ])
 def test_titles_and_dates(documents, doc_id, title, date):
     assert (documents[doc_id].title, documents[doc_id].date) == (title, date)
+
+
+def test_a_title_never_ends_inside_a_word(documents):
+    for document in documents.values():
+        words = document.title.removesuffix("…").split()
+        first = next(p for p in document.paragraphs if p.kind != "boilerplate").clean.split()
+        assert document.title in {p.clean for p in document.paragraphs if p.kind == "heading"} or \
+            words == first[:len(words)], document.title
+
+
+def test_a_section_heading_that_titles_an_article_stays_in_its_source_view(documents):
+    from rag.source_view import source_page
+
+    page = source_page(documents[CAPTIONS])
+    assert "<h1>Expanding cooperation</h1>" in page and "<h2>Expanding cooperation</h2>" in page
+    assert "<h2>US-led" not in source_page(documents[HEADLINE])  # a headline is the page's <h1> alone
 
 
 def test_source_is_the_publication_a_subscription_block_names(documents):

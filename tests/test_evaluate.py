@@ -249,7 +249,8 @@ def test_nli_model_folder_must_exist(tmp_path):
     with pytest.raises(ModelError) as error:
         load_nli(tmp_path / "nli")
     assert str(error.value) == (f"--nli-model {tmp_path / 'nli'} is not a model folder (no config.json); give the "
-                                "folder of a local sentence-transformers CrossEncoder trained for NLI")
+                                "folder of a local sentence-transformers CrossEncoder trained for NLI "
+                                "(docs/EVAL.md#the-nli-check)")
 
 
 # ---------------------------------------------------------------- question files
@@ -294,7 +295,7 @@ def test_dev_set_loads_against_the_real_corpus():
                                     'each line must be one JSON object'),
     (['["x1"]'], "line 1: expected a JSON object, got a list"),
     ([line(evidence=...)], 'line 1: missing field "evidence"; every question needs '
-                           'id, question, answers, evidence, answerable (see FORMAT.md)'),
+                           'id, question, answers, evidence, answerable (see docs/EVAL.md#question-files)'),
     ([line(id=7)], 'line 1: field "id" must be a non-empty string, got 7'),
     ([line(question=" ")], 'line 1: field "question" must be a non-empty string, got " "'),
     ([line(answers=["Beta"])], 'line 1: field "answers" must be a list of facts, each a non-empty list of '
@@ -344,11 +345,11 @@ def test_missing_and_empty_question_files(tmp_path):
     with pytest.raises(QuestionFileError) as error:
         load_questions(missing, DOCS)
     assert str(error.value) == (f"question file {missing} does not exist; give the path of a .jsonl file "
-                                "in the format of shared/eval/FORMAT.md")
+                                "in the format of docs/EVAL.md#question-files")
     empty = write(tmp_path, "")
     with pytest.raises(QuestionFileError) as error:
         load_questions(empty, DOCS)
-    assert str(error.value) == f"{empty} holds no questions; write one JSON object per line (see FORMAT.md)"
+    assert str(error.value) == f"{empty} holds no questions; write one JSON object per line (see docs/EVAL.md#question-files)"
 
 
 def test_question_file_not_utf8(tmp_path):
@@ -542,7 +543,8 @@ def test_floors_and_ceilings():
 
 
 @pytest.mark.parametrize(("floor", "message"), [
-    ("hit@9=1", "--min 'hit@9=1': unknown metric 'hit@9'; use one of: " + ", ".join(METRIC_NAMES)),
+    ("hit@9=1", "--min 'hit@9=1': unknown metric 'hit@9'; use one of: " + ", ".join(METRIC_NAMES)
+     + " (docs/EVAL.md#metrics defines each)"),
     ("hit@5", "--min 'hit@5' is not METRIC=VALUE; write e.g. --min hit@5=0.9"),
     ("hit@5=high", "--min 'hit@5=high': 'high' is not a number; give a value such as 0.9"),
 ])

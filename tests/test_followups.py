@@ -47,7 +47,7 @@ TAIL = "The closest passages are listed below."
 
 @dataclass(frozen=True)
 class Case:
-    """One question after its history, with the gold a question file needs (FORMAT.md) for `rag eval`."""
+    """One question after its history, with the gold a question file needs (docs/EVAL.md) for `rag eval`."""
 
     history: tuple[str, ...]
     question: str

@@ -169,3 +169,17 @@ def test_every_text_of_the_report_is_escaped(documents, tmp_path):
     page = render_html(evaluate(load_questions(path, documents), lambda question, history: answer), documents, hostile)
     assert "<script" not in page
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5  # title, heading, id, question, history, answer
+
+
+def test_every_metric_links_to_its_definition_in_docs_eval(documents, tmp_path):
+    import re
+
+    from doc_links import broken
+
+    from rag.evaluation.metrics import METRIC_NAMES
+
+    page = render_html(evaluate(load_questions(question_file(tmp_path), documents), hand_made_answers(documents)),
+                       documents, "Evaluation")
+    links = re.findall(r'<a href="(file://[^"]+)">([^<]+)</a>', page)
+    assert {text for _, text in links} >= {*METRIC_NAMES, "docs/EVAL.md"}
+    assert [why for url, _ in links if (why := broken(url))] == []

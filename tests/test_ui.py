@@ -111,6 +111,18 @@ def api_answer(running: RunningApp, question: str, history: list[dict] | None = 
     return reply.json()
 
 
+# The heights of a capital A and H in the h1's font and weight, once the page's font face for them has loaded.
+CAPITAL_HEIGHTS = """async () => {
+    const style = getComputedStyle(document.querySelector('h1'));
+    const font = `${style.fontWeight} 100px ${style.fontFamily}`;
+    await document.fonts.load(font, 'AH');
+    const context = document.createElement('canvas').getContext('2d');
+    context.font = font;
+    const height = letter => Math.round(context.measureText(letter).actualBoundingBoxAscent);
+    return {weight: style.fontWeight, A: height('A'), H: height('H')};
+}"""
+
+
 def test_chat_end_to_end(server: RunningApp, browser) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -118,7 +130,11 @@ def test_chat_end_to_end(server: RunningApp, browser) -> None:
     page.goto(f"{server.url}/")
     page.wait_for_selector("#rag-question textarea")
     header = page.locator(".rag-corpus").inner_text()
-    assert "5 news articles" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
+    assert "these 5 articles:" in header and "China Claims Most Asian States Oppose NATO Expansion" in header
+    # The heading's semibold is set in a face that has every letter: Gradio's SemiBold files are subsets whose
+    # capital A is a smaller glyph, shorter than an H beside it ("Ask", "NATO").
+    heights = page.evaluate(CAPITAL_HEIGHTS)
+    assert heights["weight"] == "600" and heights["A"] == heights["H"], heights
 
     # The headline question: an answer with at least two markers, the sources panel quoting the cited sentences.
     reply = ask_in_page(page, HEADLINE)

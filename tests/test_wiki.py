@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -119,6 +120,54 @@ def test_deep_links_to_nested_pages_and_removed_pages(wiki_rag: RAG):
     assert page.status_code == 200 and "<mark>Kite™ was built by the R&amp;D team in München" in page.text
     assert gone.status_code == 404 and "no longer in the corpus" in gone.text
     assert detail.status_code == 200 and detail.json()["title"] == "Onboarding for new engineers"
+
+
+# Everything a page shows or says to a screen reader: its title, its text, and the text of its attributes.
+SHOWN_WORDS = """() => [document.title, document.body.innerText,
+    ...[...document.querySelectorAll('[placeholder], [title], [aria-label], [alt]')].flatMap(
+        el => ['placeholder', 'title', 'aria-label', 'alt'].map(a => el.getAttribute(a) || ''))].join('\\n')"""
+REFUSED = "Who is the mayor of Tokyo?"
+
+
+def test_a_wiki_in_the_browser_speaks_of_pages_never_of_articles_or_news(wiki_rag: RAG, embedder: Embedder, browser,
+                                                                        tmp_path: Path):
+    from servers import ANSWER_TIMEOUT_MS, ask_in_page, serve_files, start_app
+
+    from rag.api import create_app
+
+    with serve_files(tmp_path) as site:
+        settings = wiki_rag.settings.replace(documents_noun="pages", frame_ancestors=("'self'", site))
+        running = start_app(create_app(RAG(settings, embedder)))
+        try:
+            page = browser.new_page()
+            page.goto(f"{running.url}/")
+            page.locator("#rag-question textarea").wait_for()
+            header = page.locator(".rag-corpus").inner_text()
+            refusal = ask_in_page(page, REFUSED).locator(".rag-answer").inner_text()
+            chat = page.evaluate(SHOWN_WORDS)
+            widget = httpx.get(f"{running.url}/widget.js", timeout=30).text
+
+            # The embed, as the widget puts it in a wiki's page.
+            (tmp_path / "page.html").write_text(f'<h1>Team wiki</h1><script src="{running.url}/widget.js"></script>',
+                                                encoding="utf-8")
+            page.goto(f"{site}/page.html")
+            frame_title = page.locator("iframe").get_attribute("title")
+            frame = page.frame_locator("iframe")
+            frame.locator("#rag-question textarea").fill(REFUSED)
+            frame.locator("#rag-question textarea").press("Enter")
+            frame.locator(".rag-reply").wait_for(timeout=ANSWER_TIMEOUT_MS)
+            embed = next(f for f in page.frames if f.url.startswith(f"{running.url}/embed")).evaluate(SHOWN_WORDS)
+            page.close()
+        finally:
+            running.stop()
+
+    assert header.startswith("Answers come only from these 4 pages: ")
+    assert refusal.startswith("The pages don't ")  # "…name the mayor."
+    assert "Ask the pages" in chat and "Ask about the pages…" in chat
+    assert frame_title == "Ask the pages" and '"Ask the pages"' in widget
+    assert "Ask the pages" in embed and "The pages don't " in embed
+    for shown in (chat, embed, widget):
+        assert re.findall(r"[^\n]{0,40}(?:article|news)[^\n]{0,40}", shown, flags=re.IGNORECASE) == []
 
 
 def test_bad_files_are_skipped_with_a_reason_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

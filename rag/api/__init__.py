@@ -25,37 +25,41 @@ monitoring and run history off, errors without tracebacks.
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 
 # Gradio and gradio_client report usage to a public host unless told not to;
 # on an intranet (and offline) nothing may leave the machine.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402 (after the variable above, which it reads at import)
+import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 
 from rag.api.errors import add_error_handlers  # noqa: E402
 from rag.api.gradio_gate import GradioGate  # noqa: E402
-from rag.api.guard import Guard  # noqa: E402
+from rag.api.guard import Guard, framing_line  # noqa: E402
 from rag.api.methods import RejectUndeclaredMethods  # noqa: E402
 from rag.api.pages import STATIC_DIR, add_pages  # noqa: E402
 from rag.api.root_path import AcceptPrefixedPaths  # noqa: E402
 from rag.api.routes import api_router  # noqa: E402
 from rag.api.timeouts import uvicorn_options  # noqa: E402
 from rag.config import Settings  # noqa: E402
+from rag.listening import listen, url  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.printable import printable  # noqa: E402
-from rag.ui import build_chat  # noqa: E402
+from rag.ui import build_chat, chat_title, theme  # noqa: E402
 
 def create_app(rag: RAG) -> FastAPI:
     """The whole server for one `RAG`: API, source view, widget, chat; settings from `rag.settings`."""
     settings = rag.settings
     app = FastAPIOffline(
-        title="Ask the articles",
+        title=chat_title(settings.documents_noun),
         version="1",
-        description="Cited answers from a fixed set of news articles. Every citation links to the exact "
-                    "sentence in its article (`url`, the source view).",
+        description=f"Cited answers from a fixed set of {settings.documents_noun}. Every citation links to the "
+                    "exact sentence in its document (`url`, the source view).",
         redoc_url=None,
         static_url="/docs-static",
     )
@@ -66,7 +70,7 @@ def create_app(rag: RAG) -> FastAPI:
     add_pages(app, rag)
     gradio_options = dict(server_name=settings.host, server_port=settings.port, run_history=False,
                           enable_monitoring=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False,
-                          css_paths=[STATIC_DIR / "chat.css"])
+                          css_paths=[STATIC_DIR / "chat.css"], theme=theme())
     chats = {"/embed": build_chat(rag, embed=True), "": build_chat(rag)}
     # /embed must be mounted before "/", which would otherwise take every path.
     gr.mount_gradio_app(app, chats["/embed"], path="/embed", footer_links=[], **gradio_options)
@@ -84,20 +88,43 @@ def create_app(rag: RAG) -> FastAPI:
     return app
 
 
-def serve(settings: Settings) -> None:
-    """Load (building the index if needed, with progress printed) and serve until interrupted.
+def serve(settings: Settings, sock: socket.socket) -> None:
+    """Load (building the index if needed, with progress printed) and serve on `sock` (bound by
+    `rag.listening.bind`) until interrupted.
 
     A `RagError` from loading (empty corpus, broken index) propagates: the CLI
-    prints it and exits non-zero instead of serving nothing.
+    prints it and exits non-zero instead of serving nothing. The "serving…"
+    line is printed once the server is listening, never before.
     """
-    import uvicorn
-
     rag = RAG.open(settings, progress=lambda message: print(printable(message), flush=True))
     # `python -m rag index` run beside the server publishes a new build; the
     # server swaps it in between requests (requests in flight keep the old one).
     rag.watch()
     app = create_app(rag)
-    print(f"serving {len(rag.documents)} articles at http://{settings.host}:{settings.port}{settings.root_path}/",
-          flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, root_path=settings.root_path, log_level="info",
-                timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))
+    listen(sock, settings.host, settings.port)
+
+    def listening() -> None:
+        print(f"serving {len(rag.documents)} {settings.documents_noun} at "
+              f"{url(settings.host, settings.port, settings.root_path)}", flush=True)
+        print(framing_line(settings), flush=True)
+
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, root_path=settings.root_path,
+                            log_level="info", timeout_graceful_shutdown=settings.shutdown_grace_s,
+                            **uvicorn_options(settings))
+    try:
+        _Server(config, listening).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a server is stopped: uvicorn has already closed the connections
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying so once it listens."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.on_listening()

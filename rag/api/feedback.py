@@ -93,7 +93,7 @@ def add_feedback_routes(router: APIRouter, rag: RAG, auth_errors: tuple[int, ...
                  responses=error_responses(400, *auth_errors, 413, 422, 503))
     def rate(request: FeedbackRequest) -> dict[str, Any]:
         # The question's checks are asking's (a QuestionError: 400 naming the limit), as the schema shares them.
-        normalise_question(request.question, settings.max_question_chars)
+        normalise_question(request.question, settings.max_question_chars, settings.documents_noun)
         try:
             rating = Rating(question=request.question, answer=request.answer.model_dump(), helpful=request.helpful,
                             history=tuple(Turn(t.question, t.answer) for t in request.history),

@@ -35,6 +35,19 @@ _PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval
 _SOURCE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'"
 
 
+def framing_line(settings: Settings) -> str:
+    """Which pages may frame /embed/ (`frame-ancestors`), as the server says at start-up: a wiki not named here
+    shows the browser's grey error frame, and says why only in its console."""
+    ancestors = settings.frame_ancestors
+    others = [origin for origin in ancestors if origin != "'self'"]
+    if others:
+        where = ("this server's own pages and " if "'self'" in ancestors else "") + "pages of " + ", ".join(others)
+        return f"the chat may be embedded (/embed/, /widget.js) in {where} (RAG_FRAME_ANCESTORS)"
+    where = "this server's own pages only" if ancestors else "no page at all"
+    return (f"the chat may be embedded (/embed/, /widget.js) in {where} (RAG_FRAME_ANCESTORS); to embed it in a "
+            "wiki, start the server with the wiki's origin added, e.g. RAG_FRAME_ANCESTORS=\"'self',https://wiki.example\"")
+
+
 def too_large(limit: int, settings: Settings) -> dict[str, str]:
     # A huge question usually lands here before its length can be checked: name that limit too.
     return {"error": f"the request body is over the {limit}-byte limit (setting max_body_bytes, RAG_MAX_BODY_BYTES); "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import rag.api.doc_ids  # noqa: F401 (registers the {doc_id:doc_id} path parameter)
@@ -14,8 +15,10 @@ from rag.api.errors import error_responses
 from rag.api.models import HealthOut, InvalidRequestOut
 from rag.pipeline import RAG
 from rag.source_view import not_found_page, source_page
+from rag.ui import chat_title
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+WIDGET_TITLE = '"Ask the articles"'  # widget.js's default frame title, as the file writes it; served in the corpus's words
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
@@ -48,10 +51,13 @@ def add_pages(app: FastAPI, rag: RAG) -> None:
             return HTMLResponse(not_found_page(doc_id, list(rag.documents), settings.root_path), status_code=404)
         return HTMLResponse(source_page(document, start, end, settings.root_path))
 
+    # The frame the script inserts is titled as the chat is (a screen reader announces it on the wiki's page).
+    widget_js = (STATIC_DIR / "widget.js").read_text(encoding="utf-8").replace(
+        WIDGET_TITLE, json.dumps(chat_title(settings.documents_noun)))
+
     @app.get("/widget.js", include_in_schema=False)
-    def widget() -> FileResponse:
-        return FileResponse(STATIC_DIR / "widget.js", media_type="text/javascript",
-                            headers={"Cache-Control": "max-age=300"})
+    def widget() -> Response:
+        return Response(widget_js, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
 
     @app.get("/embed", include_in_schema=False)
     def embed_slash() -> RedirectResponse:

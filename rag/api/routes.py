@@ -51,7 +51,7 @@ def api_router(rag: RAG) -> APIRouter:
         found = rag.documents.get(doc_id)
         if found is None:
             raise FieldError(
-                404, f"no article {doc_id!r}; GET /api/documents lists the {len(rag.documents)} there are", "doc_id")
+                404, f"no document {doc_id!r}; GET /api/documents lists the {len(rag.documents)} there are", "doc_id")
         paragraphs = [{"n": p.n, "kind": p.kind, "start": p.start, "end": p.end, "text": p.text, "clean": p.clean}
                       for p in found.paragraphs]
         return {**_document_out(found, settings), "paragraphs": paragraphs}

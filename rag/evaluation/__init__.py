@@ -2,7 +2,7 @@
 
 In the order an evaluation runs:
 
-    questions.py    reading question files (`shared/eval/FORMAT.md`) into `Question`s
+    questions.py    reading question files (docs/EVAL.md) into `Question`s
     run.py          `evaluate(questions, ask)`: each question asked after its history, scored
     support.py      the per-sentence citation-support check (substring, optional NLI)
     metrics.py      the per-question `Scores`, their means and bootstrap intervals
@@ -20,7 +20,7 @@ well as on the pipeline. A question with a `history` is asked after its
 earlier questions, as a chat would (`rag.conversation`); only its own answer
 is scored, and the report records the earlier turns with the answers they got.
 
-Definitions beyond FORMAT.md, and deliberate choices:
+Definitions beyond the question-file format, and deliberate choices (docs/EVAL.md says them all to users):
 
 * Quality metrics (hit@k to joint) apply to answerable questions only;
   unanswerable ones count only in refusal_accuracy. unsupported_sentences,

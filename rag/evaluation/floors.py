@@ -17,7 +17,8 @@ def parse_limits(limits: Sequence[str], flag: str = "--min") -> tuple[tuple[str,
         if not sep:
             raise ConfigError(f"{flag} {limit!r} is not METRIC=VALUE; write e.g. {flag} hit@5=0.9")
         if name not in METRIC_NAMES:
-            raise ConfigError(f"{flag} {limit!r}: unknown metric {name!r}; use one of: {', '.join(METRIC_NAMES)}")
+            raise ConfigError(f"{flag} {limit!r}: unknown metric {name!r}; use one of: {', '.join(METRIC_NAMES)} "
+                              "(docs/EVAL.md#metrics defines each)")
         try:
             value = float(raw)
         except ValueError:

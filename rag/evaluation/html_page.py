@@ -14,17 +14,21 @@ Deliberate choices:
   nested ranges mark correctly. The paragraphs are shown as raw text
   (markdown links as written) because that is what the ranges index.
 * One file, nothing to fetch: inline CSS, no script, no link, no image; every
-  string from a report or an article goes through `html.escape`.
+  string from a report or an article goes through `html.escape`. Its one
+  outside reference is a plain link from each metric's name (and from the NLI
+  line) to its definition in this checkout's docs/EVAL.md.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from rag.config import PROJECT_ROOT
 from rag.evaluation.metrics import covers, format_value
 from rag.evaluation.results import MISSED_WHEN, QuestionResult, Report
 from rag.schema import Document
@@ -34,6 +38,9 @@ Range = tuple[int, int]  # [start, end) in a document's raw text
 # Per-question scores shown under each question; the rest are in the JSON report.
 SHOWN_SCORES = ("hit@5", "mrr", "citation_recall", "citation_precision", "answer_recall", "refusal_accuracy",
                 "unsupported_sentences", "answer_words", "latency_ms")
+
+# Where every metric and the NLI check are defined: the page links each metric's name to its section.
+EVAL_DOC = PROJECT_ROOT / "docs" / "EVAL.md"
 
 MARKS = {(True, True): "both", (True, False): "cited", (False, True): "gold"}
 LEGEND = (("both", "cited and gold"), ("cited", "cited only"), ("gold", "gold only"))
@@ -121,14 +128,30 @@ def render_html(report: Report, documents: Mapping[str, Document], title: str) -
     ])
 
 
+def definition_url(section: str) -> str:
+    """The address of a section of docs/EVAL.md, by its heading ("ndcg@10", "The NLI check"), as GitHub and most
+    Markdown viewers anchor headings: lower case, punctuation dropped, spaces as hyphens."""
+    anchor = re.sub(r"[^\w\- ]", "", section.lower()).replace(" ", "-")
+    return f"{EVAL_DOC.as_uri()}#{anchor}"
+
+
+def metric_section(name: str) -> str:
+    """The heading docs/EVAL.md defines a metric under: "hit@k" for hit@1, hit@3 and hit@5."""
+    return name if name == "ndcg@10" else re.sub(r"@\d+$", "@k", name)
+
+
 def _metrics_table(report: Report) -> str:
     rows = "".join(
-        f"<tr><th scope=\"row\">{escape(m.name)}</th><td>{format_value(m.name, m.value)}</td>"
+        f'<tr><th scope="row"><a href="{escape(definition_url(metric_section(m.name)))}">{escape(m.name)}</a></th>'
+        f"<td>{format_value(m.name, m.value)}</td>"
         f"<td>{'' if m.low is None else f'{format_value(m.name, m.low)} – {format_value(m.name, m.high)}'}</td>"
         f"<td>{m.n}</td></tr>" for m in report.metrics)
     return ('<section id="metrics"><h2>Metrics</h2><table><thead><tr><th scope="col">metric</th>'
             '<th scope="col">mean</th><th scope="col">95% interval</th><th scope="col">n</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table></section>")
+            f"<tbody>{rows}</tbody></table>"
+            f'<p>Each metric\'s name links to its definition in <a href="{escape(definition_url("Metrics"))}">'
+            f'docs/EVAL.md</a>, the NLI support check\'s to <a href="{escape(definition_url("The NLI check"))}">'
+            "its section</a>.</p></section>")
 
 
 def _question_html(i: int, result: QuestionResult, documents: Mapping[str, Document]) -> str:

@@ -115,7 +115,7 @@ def score(question: Question, answer: Answer, sentences: Sequence[SentenceSuppor
 
 
 def covers(text: str, fact: Sequence[str]) -> bool:
-    """The answer text covers a fact when it contains any one of its strings, case ignored (FORMAT.md)."""
+    """The answer text covers a fact when it contains any one of its strings, case ignored (docs/EVAL.md)."""
     folded = text.casefold()
     return any(s.casefold() in folded for s in fact)
 

@@ -1,4 +1,4 @@
-"""Question files (`shared/eval/FORMAT.md`): one JSON object a line → `Question`s with resolved evidence ranges.
+"""Question files (docs/EVAL.md): one JSON object a line → `Question`s with resolved evidence ranges.
 
 Evidence quotes are located in the articles' raw text (`raw.find(quote)`), so
 every later score is computed from character ranges, never from text. Bad
@@ -58,18 +58,18 @@ class QuestionSet:
 
 
 def load_questions(path: Path, documents: Mapping[str, Document]) -> tuple[Question, ...]:
-    """The labeled questions of a FORMAT.md file, evidence ranges resolved in `documents`' raw text."""
+    """The labeled questions of a question file (docs/EVAL.md), evidence ranges resolved in `documents`' raw text."""
     return load_question_set(path, documents).questions
 
 
 def load_question_set(path: Path, documents: Mapping[str, Document]) -> QuestionSet:
-    """The questions of a FORMAT.md file, and the ids of those left to label (`QuestionSet.unlabeled`)."""
+    """The questions of a question file (docs/EVAL.md), and the ids of those left to label (`QuestionSet.unlabeled`)."""
     try:
         # utf-8-sig: editors on Windows prepend a BOM that would break line 1.
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise QuestionFileError(f"question file {path} does not exist; give the path of a .jsonl file "
-                                "in the format of shared/eval/FORMAT.md") from None
+                                "in the format of docs/EVAL.md#question-files") from None
     except OSError as err:
         raise QuestionFileError(f"cannot read question file {path} ({err.strerror}); give the path of a "
                                 "readable .jsonl file") from None
@@ -98,7 +98,7 @@ def load_question_set(path: Path, documents: Mapping[str, Document]) -> Question
         raise QuestionFileError(f"{path} holds no labeled question: all {len(unlabeled)} still have empty "
                                 '"answers" and "evidence"; fill them in (or set "answerable": false)')
     if not questions:
-        raise QuestionFileError(f"{path} holds no questions; write one JSON object per line (see FORMAT.md)")
+        raise QuestionFileError(f"{path} holds no questions; write one JSON object per line (see docs/EVAL.md#question-files)")
     return QuestionSet(tuple(questions), tuple(unlabeled))
 
 
@@ -114,7 +114,7 @@ def _parse_line(line: str, number: int, documents: Mapping[str, Document]) -> Qu
     missing = [name for name in FIELDS if name not in data]
     if missing:
         raise QuestionFileError(f'missing field "{missing[0]}"; every question needs '
-                                f'{", ".join(FIELDS)} (see FORMAT.md)')
+                                f'{", ".join(FIELDS)} (see docs/EVAL.md#question-files)')
     for name in ("id", "question"):
         if not isinstance(data[name], str) or not data[name].strip():
             raise QuestionFileError(f'field "{name}" must be a non-empty string, got {show(data[name])}')

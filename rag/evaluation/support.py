@@ -102,7 +102,7 @@ def load_nli(model_dir: Path) -> NliChecker:
     """An entailment checker from a local sentence-transformers CrossEncoder trained for NLI."""
     if not (model_dir / "config.json").is_file():
         raise ModelError(f"--nli-model {model_dir} is not a model folder (no config.json); give the folder "
-                         "of a local sentence-transformers CrossEncoder trained for NLI")
+                         "of a local sentence-transformers CrossEncoder trained for NLI (docs/EVAL.md#the-nli-check)")
     from sentence_transformers import CrossEncoder  # heavy import, only when an NLI model is asked for
 
     try:
@@ -113,7 +113,7 @@ def load_nli(model_dir: Path) -> NliChecker:
     entail = [i for i, label in labels.items() if label.startswith("entail")]
     if not entail:
         raise ModelError(f"the model in {model_dir} has labels {sorted(labels.values())}, none is 'entailment'; "
-                         "give an NLI cross-encoder (labels contradiction/entailment/neutral)")
+                         "give an NLI cross-encoder (labels contradiction/entailment/neutral; docs/EVAL.md#the-nli-check)")
 
     def entails(sentence: str, premises: Sequence[str]) -> bool:
         logits = model.predict([(" ".join(premises), sentence)])
