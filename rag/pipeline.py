@@ -25,20 +25,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import models, thesaurus
-from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
-from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
-from rag.learned_answerer import LearnedAnswerer, Ranked
+from rag.answer.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
+from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
+from rag.answer.learned_answerer import LearnedAnswerer, Ranked
+from rag.answer.reading import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
+from rag.answer.retrieval import Retriever
+from rag.answer.sentence_store import SentenceStore
 from rag.config import Settings
-from rag.chunk_store import ChunkStore, FaissChunkStore
-from rag.embedding import Embedder
-from rag.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
-                           ensure_index, load_embedder, model_sha256, open_index, read_corpus)
-from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
-from rag.retrieval import Retriever
+from rag.index.chunk_store import ChunkStore, FaissChunkStore
+from rag.index.lifecycle import (IndexReport, check_corpus_has_pages, corpus_fingerprint,  # noqa: F401 (re-exported)
+                                 ensure_index, load_embedder, model_sha256, open_index, read_corpus)
+from rag.models import packaged, thesaurus
+from rag.models.embedding import Embedder
 from rag.schema import (Answer, ConfigError, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
                         StaleIndexError, StoreUnavailableError, Turn)
-from rag.sentence_store import SentenceStore
 
 _log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class RAG:
         s = self.settings
         retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
-        sentences = SentenceStore.from_index(store, by_id, thesaurus.load(models.thesaurus_path()))
+        sentences = SentenceStore.from_index(store, by_id, thesaurus.load(packaged.thesaurus_path()))
         learned = self._learned(sentences)
         return _State(by_id, store, retriever, self._answerer(sentences, learned),
                       Names.of(sentences.name_words, self._vocabulary), sentences, learned)
@@ -143,8 +143,8 @@ class RAG:
         """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
         if self.settings.vector_store == "faiss":
             return FaissChunkStore(open_index(self.settings, self.embedder, documents), self.settings.index_dir)
-        from rag.stores.milvus_chunk_store import MilvusChunkStore
-        from rag.stores.milvus_link import MilvusLink
+        from rag.index.stores.milvus_chunk_store import MilvusChunkStore
+        from rag.index.stores.milvus_link import MilvusLink
 
         if self._milvus is None:  # one link for every build this RAG loads; it reconnects by itself
             self._milvus = MilvusLink(self.settings.vector_store, self.settings.milvus_token)
@@ -216,7 +216,7 @@ class RAG:
         return state.answerer.answer(reading, retrieval)
 
     def ranked(self, question: str, history: Sequence[Turn] = ()) -> tuple[Ranked, SentenceStore]:
-        """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.training`)."""
+        """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.evaluation.training`)."""
         state = self._state
         if state.learned is None:
             raise ConfigError("no answerer model is loaded; give RAG a model, or set RAG_ANSWERER=learned")

@@ -18,8 +18,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
-from rag.embedding import Embedder
-from rag.index import build_lock, current_build, read_manifest
+from rag.index.files import build_lock, current_build, read_manifest
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
 from rag.schema import RagError
 
@@ -65,7 +65,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings) -> Embedder:
-    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/onnx_embedding.py)."""
+    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/models/onnx_embedding.py)."""
     return load_embedder(settings)
 
 
@@ -194,7 +194,7 @@ def server(rag: RAG) -> Iterator[object]:
     """The whole web app on a free 127.0.0.1 port (a `servers.RunningApp`), started once for the test run."""
     from servers import start_app
 
-    from rag.api import create_app
+    from rag.serve.api import create_app
 
     running = start_app(create_app(rag))
     yield running

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from servers import free_port
 
+from rag.index.stores.milvus_link import MilvusLink
 from rag.schema import StoreUnavailableError
-from rag.stores.milvus_link import MilvusLink
 
 START_TIMEOUT_S = 60.0
 

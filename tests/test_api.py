@@ -25,11 +25,11 @@ import pytest
 from conftest import TWO_ARTICLES
 from servers import RunningApp, free_port, start_app, wait_for
 
-from rag.api import create_app
 from rag.config import PROJECT_ROOT
-from rag.embedding import Embedder
-from rag.index import current_build
+from rag.index.files import current_build
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG
+from rag.serve.api import create_app
 
 HEADLINE = "Who opposed the Tokyo office?"
 TOKEN = "s3cret-token"
@@ -90,7 +90,7 @@ def test_headline_question_is_answered_with_citations_whose_url_shows_the_cited_
 
 
 def test_answer_json_is_the_shared_contract(server: RunningApp, rag: RAG) -> None:
-    from rag.contract import answer_to_dict
+    from rag.answer.contract import answer_to_dict
 
     # 10.0 is an integer to JSON Schema, so the API takes it as 10.
     answer = httpx.post(f"{server.url}/api/ask", json={"question": HEADLINE, "k": 10.0}, timeout=60).json()

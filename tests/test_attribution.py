@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rag.asked import asked, gives_reason, holds, speaker_names, speaks, without_attribution
-from rag.attribution import scope_starts
+from rag.answer.asked import asked, gives_reason, holds, speaker_names, speaks, without_attribution
+from rag.answer.attribution import scope_starts
 from rag.config import Settings
+from rag.models.terms import terms
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
-from rag.terms import terms
 
 
 def test_a_pronoun_paragraph_reaches_back_to_the_named_speaker():

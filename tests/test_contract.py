@@ -19,8 +19,8 @@ import httpx
 import pytest
 from servers import RunningApp
 
+from rag.answer.contract import AnswerOut, CitationOut, PassageOut
 from rag.cli import main
-from rag.contract import AnswerOut, CitationOut, PassageOut
 from rag.pipeline import RAG
 
 EARLIER = "What did China say about the office?"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.contract import answer_to_dict
+from rag.answer.conversation import ask_in_conversation
 from rag.cli import main
-from rag.contract import answer_to_dict
-from rag.conversation import ask_in_conversation
 from rag.evaluation.questions import load_questions
 from rag.evaluation.report_file import load_report
 from rag.evaluation.run import evaluate

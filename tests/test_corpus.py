@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import PROJECT_ROOT
-from rag.corpus import load_corpus, read_document
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus, read_document
 from tests.conftest import CORPUS
 
 SINGLE_NEWLINE = "002_04b1042d44fdcd04"

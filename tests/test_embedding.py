@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.config import PROJECT_ROOT
-from rag.embedding import Embedder, resolve_model_path
+from rag.models.embedding import Embedder, resolve_model_path
 from rag.schema import ModelError
 
 
@@ -72,8 +72,8 @@ def refuse_network(event, args):
 
 sys.addaudithook(refuse_network)
 before = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
-from rag.embedding import Embedder, resolve_model_path
-from rag.onnx_embedding import OnnxEmbedder
+from rag.models.embedding import Embedder, resolve_model_path
+from rag.models.onnx_embedding import OnnxEmbedder
 vectors = [E(resolve_model_path("")).encode_query("Who opposed the Tokyo office?") for E in (OnnxEmbedder, Embedder)]
 after = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}
 print([v.shape for v in vectors], attempts, before == after)

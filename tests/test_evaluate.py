@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.conversation import ask_in_conversation
 from rag.config import PROJECT_ROOT
-from rag.conversation import ask_in_conversation
-from rag.corpus import load_corpus
 from rag.evaluation.compare import compare
 from rag.evaluation.floors import check_floors
 from rag.evaluation.metrics import METRIC_NAMES, score
@@ -28,6 +27,7 @@ from rag.evaluation.report_file import (
 from rag.evaluation.run import evaluate
 from rag.evaluation.support import check_support, cited_sentences, load_nli
 from rag.evaluation.tables import render_comparison, render_report
+from rag.ingest.corpus import load_corpus
 from rag.schema import (
     Answer,
     Chunk,

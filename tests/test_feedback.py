@@ -14,16 +14,16 @@ import pytest
 from playwright.sync_api import expect
 from servers import RunningApp, ask_in_page, start_app
 
-from rag.api import create_app
+from rag.answer.contract import answer_to_dict
 from rag.cli import main
-from rag.contract import answer_to_dict
-from rag.embedding import Embedder
 from rag.evaluation.questions import load_question_set
-from rag.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
-from rag.feedback_export import export_unhelpful
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.schema import QuestionFileError, Turn
-from rag.ui_ratings import Ratings
+from rag.serve.api import create_app
+from rag.serve.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
+from rag.serve.feedback_export import export_unhelpful
+from rag.serve.ui_ratings import Ratings
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "ratings-token"

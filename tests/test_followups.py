@@ -30,16 +30,16 @@ import httpx
 import pytest
 from servers import RunningApp, ask_in_page
 
+from rag.answer.contract import answer_to_dict
+from rag.answer.reading import Names, read_in_conversation, truecased
 from rag.cli import main
 from rag.config import PROJECT_ROOT
-from rag.contract import answer_to_dict
 from rag.evaluation.questions import load_questions
 from rag.evaluation.results import Report
 from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
-from rag.questions import Names, read_in_conversation, truecased
 from rag.schema import Turn
-from rag.ui import Chat
+from rag.serve.ui import Chat
 
 CORPUS = PROJECT_ROOT / "corpus"
 TAIL = "The closest passages are listed below."
@@ -95,7 +95,7 @@ CASES: dict[str, Case] = {
 }
 FOLLOW_UPS = ("pronoun", "elided", "kistanov_age")  # the cases with a history
 
-# The refusals whose exact text the pipeline (rag/asked.py `refusal`) defines for these questions.
+# The refusals whose exact text the pipeline (rag/answer/asked.py `refusal`) defines for these questions.
 EXACT_REFUSALS = {
     "sweden_when": f"The articles mention Sweden and NATO but don't say when. {TAIL}",
     "office_staff": f"The articles mention Tokyo but don't say how many staff. {TAIL}",

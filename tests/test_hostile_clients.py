@@ -25,14 +25,14 @@ import httpx
 import pytest
 from servers import RunningApp, ask_in_frame, ask_in_page, start_app
 
-from rag.api import create_app
-from rag.api.gradio_gate import COOKIE
+from rag.answer.conversation import MAX_TURNS
 from rag.config import Settings
-from rag.conversation import MAX_TURNS
-from rag.embedding import Embedder
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
-from rag.ui import Chat
+from rag.serve.api import create_app
+from rag.serve.api.gradio_gate import COOKIE
+from rag.serve.ui import Chat
 
 TOKEN = "hostile-token"
 DEADLINE_S = 1
@@ -165,7 +165,7 @@ def test_malformed_queue_calls_get_4xx_and_one_log_line(server: RunningApp) -> N
           "field": "event_id"}),
     ]
     for method, url, body, status, error in calls:
-        with log_records("rag.api", "uvicorn.error") as records:
+        with log_records("rag.serve.api", "uvicorn.error") as records:
             reply = httpx.request(method, url, json=body, timeout=30)
             time.sleep(0.2)  # a traceback, if any, is written as the response ends
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.corpus import read_pages
-from rag.index import current_build, read_manifest
-from rag.page_meta import MAX_CHARS
+from rag.index.files import current_build, read_manifest
+from rag.ingest.corpus import read_pages
+from rag.ingest.page_meta import MAX_CHARS
 from rag.printable import printable, printable_logs
 from rag.schema import Document
 

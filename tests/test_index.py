@@ -11,9 +11,9 @@ import pytest
 from conftest import SMALL_CORPUS
 
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.embedding import Embedder
-from rag.index import current_build, load_index, read_manifest
+from rag.index.files import current_build, load_index, read_manifest
+from rag.ingest.corpus import load_corpus
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, IndexReport, ensure_index
 from rag.schema import IndexCorruptError, IndexMissingError, StaleIndexError
 
@@ -84,7 +84,7 @@ def test_a_build_that_fails_part_way_leaves_the_previous_index_serving(small_bui
         if message.startswith("embedding the articles' words"):
             partial = [p for p in (small_built.index_dir / "builds").iterdir() if p.name.endswith(".partial")]
             assert len(partial) == 1 and (partial[0] / "chunks.faiss").is_file()
-            assert not gc.isenabled()  # paused for the build (rag/lifecycle.py)
+            assert not gc.isenabled()  # paused for the build (rag/index/lifecycle.py)
             raise _Crash
 
     assert gc.isenabled()
@@ -139,7 +139,7 @@ def test_index_built_with_other_weights_is_refused(built: Settings, embedder: Em
 def test_index_type_is_picked_by_size():
     import numpy as np
 
-    from rag.index import EXACT_SEARCH_MAX, HNSW_EF_SEARCH, _faiss_index
+    from rag.index.files import EXACT_SEARCH_MAX, HNSW_EF_SEARCH, _faiss_index
 
     rng = np.random.default_rng(0)
     small, kind = _faiss_index(rng.standard_normal((100, 8)).astype("float32"))

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.cli import main
 from rag.config import Settings
-from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
+from rag.evaluation.training import file_digest
 from rag.pipeline import RAG
 from rag.schema import ConfigError
-from rag.training import file_digest
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent

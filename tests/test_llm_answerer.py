@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag.answering import LLM_SYSTEM_PROMPT, REFUSAL
+from rag.answer.answering import LLM_SYSTEM_PROMPT, REFUSAL
 from rag.pipeline import RAG
 from rag.schema import AnswererError
 

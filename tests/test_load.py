@@ -28,10 +28,10 @@ import httpx
 import pytest
 from servers import RunningApp, start_app
 
-from rag.api import create_app
 from rag.config import Settings
-from rag.embedding import Embedder
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
+from rag.serve.api import create_app
 
 DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -25,19 +25,19 @@ from milvus_server import MilvusServer
 from servers import RunningApp, free_port, start_app
 from test_load import CLIENTS, REQUEST_TIMEOUT_S, questions, span_errors
 
-from rag.api import create_app
 from rag.cli import answer_json, main
 from rag.config import Settings
-from rag.embedding import Embedder
 from rag.evaluation.questions import load_questions
 from rag.evaluation.report_file import load_report, write_report
 from rag.evaluation.run import evaluate
-from rag.index import current_build
+from rag.index.files import current_build
+from rag.index.stores.milvus_chunk_store import MilvusChunkStore
+from rag.index.stores.milvus_import import publish_current
+from rag.index.stores.milvus_link import CALL_TIMEOUT_S
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.schema import StoreUnavailableError
-from rag.stores.milvus_chunk_store import MilvusChunkStore
-from rag.stores.milvus_import import publish_current
-from rag.stores.milvus_link import CALL_TIMEOUT_S
+from rag.serve.api import create_app
 
 DATA = Path(__file__).parent / "data"
 WATCH_S = 0.5  # the servers' watch interval here (serve() uses 2 s)

@@ -21,16 +21,16 @@ from servers import free_port
 
 from rag.cli import main
 from rag.config import Settings
-from rag.embedding import Embedder, weights_sha256
-from rag.index import LoadedIndex, load_index
+from rag.index.files import LoadedIndex, load_index
+from rag.index.stores import milvus_layout as layout
+from rag.index.stores.milvus_import import import_faiss_index
+from rag.index.stores.milvus_link import MilvusLink
+from rag.index.stores.milvus_publish import aliased_builds, build_data, publish
+from rag.index.stores.milvus_store import MilvusStore
+from rag.models.embedding import Embedder, weights_sha256
+from rag.models.terms import family_in, terms
 from rag.pipeline import RAG
 from rag.schema import ConfigError, CorpusError, IndexCorruptError, StoreUnavailableError
-from rag.stores import milvus_layout as layout
-from rag.stores.milvus_import import import_faiss_index
-from rag.stores.milvus_link import MilvusLink
-from rag.stores.milvus_publish import aliased_builds, build_data, publish
-from rag.stores.milvus_store import MilvusStore
-from rag.terms import family_in, terms
 
 # Our own wording, not the evaluation files': names, numbers, paraphrases and a word no article uses.
 QUERIES = ("Who objected to the liaison office in Japan?", "What did the Chinese foreign ministry say?",

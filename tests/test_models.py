@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import models
 from rag.config import Settings
-from rag.embedding import Embedder, model_name, resolve_model_path, weights_sha256
-from rag.onnx_embedding import OnnxEmbedder
-from rag.models import MINILM, MPNET, SplitModel, assemble, install, part_files
+from rag.models import packaged
+from rag.models.embedding import Embedder, model_name, resolve_model_path, weights_sha256
+from rag.models.onnx_embedding import OnnxEmbedder
+from rag.models.packaged import MINILM, MPNET, SplitModel, assemble, install, part_files
 from rag.schema import ConfigError, ModelError
 
 WEIGHTS = os.urandom(300_000)  # random, so the zip cannot shrink it below the size of three pieces
@@ -144,7 +144,7 @@ def test_a_verified_folder_is_left_alone_and_a_damaged_one_replaced(tmp_path: Pa
 
 def test_a_model_not_assembled_says_to_run_make_install(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as caught:
-        models.assembled(tmp_path / MPNET, MPNET)
+        packaged.assembled(tmp_path / MPNET, MPNET)
     assert str(caught.value) == (f"model all-mpnet-base-v2 is not assembled: {tmp_path / MPNET}/model.safetensors "
                                  "is missing; run `make install` (its step `python -m rag.models install` "
                                  "assembles and verifies it)")
@@ -176,8 +176,8 @@ def test_an_unknown_model_name_lists_the_known_ones() -> None:
 
 def test_the_assembled_mpnet_loads_and_embeds() -> None:
     folder = resolve_model_path("", MPNET)
-    assert folder == models.models_dir() / MPNET
-    assert weights_sha256(folder) == models.SPLIT_MODELS[MPNET].weights_sha256
+    assert folder == packaged.models_dir() / MPNET
+    assert weights_sha256(folder) == packaged.SPLIT_MODELS[MPNET].weights_sha256
     texts = ["France's president opposed a NATO office in Tokyo.", "The weather in Lisbon was mild."]
     vectors = []
     for embedder in (Embedder(folder), OnnxEmbedder(folder)):  # the reference, and its export the answerer runs

@@ -12,19 +12,19 @@ import numpy as np
 import pytest
 from conftest import DATA
 
-from rag import onnx_export
-from rag.bm25_scores import Bm25Scores
-from rag.chunking import chunk_documents, split_documents_into_sentences
+from rag.answer.contract import answer_to_dict
+from rag.answer.conversation import ask_in_conversation
 from rag.config import PROJECT_ROOT, Settings
-from rag.contract import answer_to_dict
-from rag.conversation import ask_in_conversation
-from rag.embedding import Embedder, resolve_model_path
 from rag.evaluation.questions import load_questions
-from rag.index import current_build
-from rag.onnx_embedding import OnnxEmbedder, pooling_of, token_limit
+from rag.index.bm25_scores import Bm25Scores
+from rag.index.files import current_build
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.models import onnx_export, onnx_record, packaged
+from rag.models.embedding import Embedder, resolve_model_path
+from rag.models.onnx_embedding import OnnxEmbedder, pooling_of, token_limit
+from rag.models.terms import STOPWORDS_EN, terms
 from rag.pipeline import RAG, ensure_index
 from rag.schema import ModelError
-from rag.terms import STOPWORDS_EN, terms
 
 LABELED_SETS = ("dev.jsonl", "dev-readers.jsonl", "own-readers.jsonl", "tune-readers.jsonl", "fresh-readers.jsonl",
                 "heldout.jsonl")
@@ -55,9 +55,9 @@ def test_the_tokenizer_vocabulary_is_sentence_transformers(embedder: Embedder, t
 
 
 def test_the_install_step_recorded_the_export_beside_the_model(embedder: Embedder):
-    record = onnx_export.read_record(embedder.model_dir)
-    graph = onnx_export.export_dir(embedder.model_dir) / onnx_export.GRAPH
-    assert record["onnx"]["sha256"] == onnx_export.models.file_sha256(graph)
+    record = onnx_record.read_record(embedder.model_dir)
+    graph = onnx_record.export_dir(embedder.model_dir) / onnx_record.GRAPH
+    assert record["onnx"]["sha256"] == packaged.file_sha256(graph)
     assert record["weights"]["sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
     assert record["probe"]["min_cosine"] >= onnx_export.PROBE_MIN_COSINE
 
@@ -82,7 +82,7 @@ def test_a_model_folder_without_an_export_names_make_install(tmp_path: Path, emb
 
 def test_an_export_of_other_weights_is_refused(tmp_path: Path, embedder: Embedder):
     folder = _linked_model(tmp_path, embedder.model_dir)
-    source = onnx_export.export_dir(embedder.model_dir)
+    source = onnx_record.export_dir(embedder.model_dir)
     (folder / "onnx").mkdir()
     (folder / "onnx" / "model.onnx").symlink_to(source / "model.onnx")
     record = json.loads((source / "export.json").read_text())
@@ -178,9 +178,9 @@ loaded["eval"] = [m for m in HEAVY if m in sys.modules]
 sys.path.insert(0, "tests")
 import httpx
 from servers import start_app
-from rag.api import create_app
 from rag.config import Settings
 from rag.pipeline import RAG
+from rag.serve.api import create_app
 
 running = start_app(create_app(RAG.open(Settings.load())))
 reply = httpx.post(running.url + "/api/ask", json={"question": "Who opposed the Tokyo office?"}, timeout=60)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from rag.asked import Asked, asked, holds, refusal, speaks, written_forms
+from rag.answer.asked import Asked, asked, holds, refusal, speaks, written_forms
+from rag.answer.reading import leans_on_earlier, named_people, read_in_conversation
 from rag.config import PROJECT_ROOT
-from rag.questions import leans_on_earlier, named_people, read_in_conversation
+from rag.models.terms import terms, tokenize
+from rag.models.vocabulary import word_neighbours
 from rag.schema import Reading, Turn
-from rag.terms import terms, tokenize
-from rag.vocabulary import word_neighbours
 
 
 @pytest.mark.parametrize("text", [
@@ -184,7 +184,7 @@ def test_the_country_of_a_capital_the_question_names_is_no_answer_to_where():
 def test_a_count_may_name_what_it_counts_in_the_articles_own_word():
     sanctioned = "Japan has sanctioned a total of 700 individuals, including 311 individuals from Russia's new regions."
     assert not holds("how many", sanctioned, "people")
-    # The model's neighbours of "people" in the articles (rag/vocabulary.py) include "individuals".
+    # The model's neighbours of "people" in the articles (rag/models/vocabulary.py) include "individuals".
     assert holds("how many", sanctioned, "people", counted_also=frozenset(terms("individuals")))
     assert not holds("how many", "a draft proposal among its 31 members", "people",
                      counted_also=frozenset(terms("individuals")))

@@ -17,9 +17,9 @@ from conftest import SMALL_CORPUS, publish_copy
 
 from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
-from rag.corpus import MAX_FILE_BYTES, load_corpus
-from rag.embedding import Embedder
-from rag.index import current_build, read_manifest
+from rag.index.files import current_build, read_manifest
+from rag.ingest.corpus import MAX_FILE_BYTES, load_corpus
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import CorpusError, IndexCorruptError, StaleIndexError
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import cite
+from rag.answer.citations import cite
 from rag.config import PROJECT_ROOT
-from rag.corpus import load_corpus
 from rag.evaluation.html_page import Segment, marked_html, render_html, segments, write_html
 from rag.evaluation.questions import load_questions
 from rag.evaluation.results import MISSED_WHEN
 from rag.evaluation.run import evaluate
+from rag.ingest.corpus import load_corpus
 from rag.schema import Answer, Chunk, Document, Passage
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

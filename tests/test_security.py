@@ -32,14 +32,14 @@ import pytest
 from conftest import TWO_ARTICLES
 from servers import RunningApp, free_port, start_app
 
-from rag.api import create_app
 from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
-from rag.embedding import Embedder
-from rag.index import current_build
+from rag.index.files import current_build
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.schema import IndexCorruptError
-from rag.ui import CONCURRENCY
+from rag.serve.api import create_app
+from rag.serve.ui import CONCURRENCY
 
 HEADLINE = "Who opposed the Tokyo office?"
 LIMIT_MESSAGE = ("the question has {n} characters; the limit is 2000 "
@@ -370,16 +370,16 @@ def test_gradio_request_bodies_are_capped(server: RunningApp, path: str, limit: 
 def test_an_internal_error_is_logged_and_shown_without_detail(server: RunningApp,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     # A real failure inside Gradio: /call/v2 expects keyword arguments and raises a TypeError on `data`.
-    with caplog.at_level(logging.ERROR, logger="rag.api"):
+    with caplog.at_level(logging.ERROR, logger="rag.serve.api"):
         reply = httpx.post(f"{server.url}/gradio_api/call/v2/ask", json={"data": [HEADLINE]}, timeout=30)
         # Gradio answers before the error reaches our handler, which logs it a moment later.
         deadline = time.monotonic() + 10
-        while not any(r.name == "rag.api" for r in caplog.records) and time.monotonic() < deadline:
+        while not any(r.name == "rag.serve.api" for r in caplog.records) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     assert reply.status_code == 500
     assert reply.text == "Internal Server Error"
-    logged = [r for r in caplog.records if r.name == "rag.api"]
+    logged = [r for r in caplog.records if r.name == "rag.serve.api"]
     assert [r.getMessage() for r in logged] == ["internal error on POST /gradio_api/call/v2/ask"]
     assert logged[0].exc_info[0] is TypeError
     assert "Parameter `data` is not a valid key-word argument" in str(logged[0].exc_info[1])
@@ -396,7 +396,7 @@ def test_a_failing_answerer_is_logged_and_shown_without_its_address(rag: RAG, em
     running = start_app(create_app(RAG(settings, embedder)))
     client = gradio_client(running)
     try:
-        with caplog.at_level(logging.ERROR, logger="rag.api"):
+        with caplog.at_level(logging.ERROR, logger="rag.serve.api"):
             reply = httpx.post(f"{running.url}/api/ask", json={"question": HEADLINE}, timeout=60)
         with pytest.raises(AppError) as caught:
             client.predict(HEADLINE, api_name="/ask")
@@ -410,7 +410,7 @@ def test_a_failing_answerer_is_logged_and_shown_without_its_address(rag: RAG, em
                                  "error reporting. To enable, set show_error=True in launch().")
     detail = (f"the language model at {llm_url}/chat/completions gave no usable answer (ConnectError); "
               "check that RAG_LLM_URL is an OpenAI-compatible /v1 endpoint")
-    assert [r.getMessage() for r in caplog.records if r.name == "rag.api"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "rag.serve.api"] == [
         f"cannot answer POST /api/ask: {detail}"]
     assert f"AnswererError: {detail}" in capfd.readouterr().err  # Gradio prints its traceback
     for shown in (reply.text, str(caught.value)):

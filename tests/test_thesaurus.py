@@ -1,4 +1,4 @@
-"""The thesaurus for readers' words that no article uses (rag/thesaurus.py): made by the install step with the
+"""The thesaurus for readers' words that no article uses (rag/models/thesaurus.py): made by the install step with the
 real model, read by the answerer."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from rag import models, thesaurus
-from rag.answering import ExtractiveAnswerer
+from rag.answer.answering import ExtractiveAnswerer
+from rag.answer.reading import read_in_conversation
+from rag.answer.sentence_store import SentenceStore
+from rag.models import packaged, thesaurus
 from rag.pipeline import RAG
-from rag.questions import read_in_conversation
-from rag.sentence_store import SentenceStore
 
 
 def test_the_install_step_made_the_thesaurus_with_the_installed_model():
-    path = models.thesaurus_path()
-    sha = models.file_sha256(models.model_dir(models.MINILM) / models.WEIGHTS)
+    path = packaged.thesaurus_path()
+    sha = packaged.file_sha256(packaged.model_dir(packaged.MINILM) / packaged.WEIGHTS)
     assert thesaurus.is_current(path, sha)
     table = thesaurus.load(path)
     assert len(table) > 5_000
@@ -57,7 +57,7 @@ def test_a_thesaurus_made_by_other_code_is_made_again(tmp_path: Path):
     thesaurus.write(path, {"faster": [("quick", 0.7)]}, "m", "a" * 64)
     assert thesaurus.is_current(path, "a" * 64)
     payload = json.loads(path.read_text(encoding="utf-8"))
-    payload["made_by"] = "0" * 64  # as after a change to rag/terms.py, whose stems are its keys
+    payload["made_by"] = "0" * 64  # as after a change to rag/models/terms.py, whose stems are its keys
     path.write_text(json.dumps(payload), encoding="utf-8")
     assert not thesaurus.is_current(path, "a" * 64)
 

@@ -22,12 +22,12 @@ import pytest
 from conftest import SMALL_CORPUS
 from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, ask_in_page, serve_files, start_app
 
-from rag.api import create_app
 from rag.config import PROJECT_ROOT
-from rag.embedding import Embedder
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
-from rag.ui import EXAMPLES, Chat, user_message
+from rag.serve.api import create_app
+from rag.serve.ui import EXAMPLES, Chat, user_message
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"

@@ -11,13 +11,13 @@ import httpx
 import numpy as np
 import pytest
 
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.cli import main
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.embedding import Embedder
-from rag.index import current_build
-from rag.pages import readable
+from rag.index.files import current_build
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
+from rag.ingest.pages import readable
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.progress import Meter
 from rag.schema import CorpusError
@@ -105,7 +105,7 @@ def test_answers_cite_pages_of_each_format(wiki_rag: RAG, question: str, doc_id:
 def test_deep_links_to_nested_pages_and_removed_pages(wiki_rag: RAG):
     from servers import start_app
 
-    from rag.api import create_app
+    from rag.serve.api import create_app
 
     answer = wiki_rag.ask("Which team built Kite?")
     cited = next(c for c in answer.citations if c.doc_id == "projects/kite/overview")
@@ -130,7 +130,7 @@ def test_bad_files_are_skipped_with_a_reason_each(tmp_path: Path, monkeypatch: p
     (corpus / "only-nav.html").write_text("<nav><a href=/>Home</a></nav>", encoding="utf-8")
     (corpus / "bad-front.md").write_text("---\ntitle: [unclosed\n---\nBody text here.\n", encoding="utf-8")
     (corpus / "big.md").write_text("Large page. " * 400, encoding="utf-8")
-    monkeypatch.setattr("rag.corpus.MAX_FILE_BYTES", 4000)
+    monkeypatch.setattr("rag.ingest.corpus.MAX_FILE_BYTES", 4000)
     documents, skipped = load_corpus(corpus)
     reasons = {Path(s.path).name: s.reason for s in skipped}
     assert len(documents) == 4
