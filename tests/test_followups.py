@@ -415,7 +415,7 @@ def test_a_question_typed_in_lower_case_reads_its_names_as_the_articles_write_th
     assert truecased("What did kashin say?", names) == "What did kashin say?"  # its writer capitalises names
     assert truecased("who may open it?", names) == "who may open it?"  # "may" is a name only written so
     # The articles' own names: ordinary words they happen to capitalise are not distinctive.
-    store_names = rag._state.names
+    store_names = rag._state.reader.names
     assert {"kashin", "wenbin", "nato"} <= store_names.distinctive
     assert not {"may", "us", "president", "staff", "wang"} & store_names.distinctive
     reading = read_in_conversation("which ministry does he speak for?", [Turn("what did wang wenbin say about asia?")],

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.asked import Asked, asked, holds, refusal, speaks, written_forms
-from rag.answer.reading import leans_on_earlier, named_people, read_in_conversation
+from rag.answer.reading import Names, QuestionReader, leans_on_earlier, named_people, read_in_conversation
 from rag.config import PROJECT_ROOT
 from rag.models.terms import terms, tokenize
 from rag.models.vocabulary import word_neighbours
-from rag.schema import Reading, Turn
+from rag.schema import Answer, QuestionError, Reading, Turn
 
 
 @pytest.mark.parametrize("text", [
@@ -80,7 +80,7 @@ def test_he_is_the_person_the_earlier_answer_named_when_the_question_named_none(
     reading = read_in_conversation("What did he say about Japan?", turns)
     assert reading == Reading("What did Jens Stoltenberg say about Japan?", context="Who leads the alliance?",
                               earlier_answer=turns[0].answer, named="Jens Stoltenberg",
-                               question="What did he say about Japan?")
+                               question="What did he say about Japan?", rewritten=True)
 
 
 def test_a_chain_of_follow_ups_keeps_its_referent():
@@ -259,11 +259,36 @@ def test_word_neighbours_come_from_the_model_and_leave_names_out(embedder):
     assert word_neighbours(texts, embedder, known=words)[0] == neighbours
 
 
+
+def test_the_reader_answers_a_bare_last_turn_again_only_when_the_question_leans_on_it():
+    asked_again: list[Reading] = []
+
+    def answer(reading: Reading) -> Answer:
+        asked_again.append(reading)
+        return Answer(reading.question, "NATO Secretary General Jens Stoltenberg welcomed it. [1]", (), (), False)
+
+    reader = QuestionReader(Names(), max_chars=100)
+    reading = reader.read("  What did he\tsay? ", [Turn("Who is the first?"), Turn("Who leads the alliance?")], answer)
+    # Once, for the last turn only, read against the turns before it; the question itself is read once, normalised.
+    assert [r.question for r in asked_again] == ["Who leads the alliance?"]
+    assert reading.question == "What did he say?" and reading.named == "Jens Stoltenberg" and reading.rewritten
+    assert reading.earlier_answer == "NATO Secretary General Jens Stoltenberg welcomed it. [1]"
+    asked_again.clear()
+    reader.read("Where is NATO holding its summit?", [Turn("Who leads the alliance?")], answer)  # stands alone
+    reader.read("What did he say?", [Turn("Who leads the alliance?", "Jens Stoltenberg spoke.")], answer)  # answered
+    reader.read("What did he say?", [Turn("Who leads the alliance?")])  # no way to answer: read as given
+    assert asked_again == []
+    # An earlier question that cannot be asked leaves nothing to lean on; the question itself must be askable.
+    assert reader.read("What did he say?", [Turn(" ")], answer).earlier_answer == ""
+    with pytest.raises(QuestionError, match="the question has 101 characters; the limit is 100"):
+        reader.read("x" * 101, [Turn("Who leads the alliance?")], answer)
+    assert asked_again == []
+
 def test_a_refused_earlier_turn_gives_the_follow_up_nothing_to_point_into():
     refused = Turn("Who is Vasily Kashin?", "The articles don't say. The closest passages are listed below.")
     reading = read_in_conversation("What does he think?", [refused])
     assert reading == Reading("What does Vasily Kashin think?", context=refused.question, named="Vasily Kashin",
-                              question="What does he think?")
+                              question="What does he think?", rewritten=True)
 
 
 def test_a_follow_up_asked_twice_is_read_as_the_first_time():

@@ -1,4 +1,9 @@
-"""Questions as typed: checked, cleaned for search, and read against the conversation.
+"""Reading a question, once: checked, cleaned for search, and read against the conversation.
+
+The pipeline hands every question to `QuestionReader.read`, once, and gets
+back a finished `Reading`; retrieval and the answerers only read it. Whether
+a question leans on the turn before, and whether that turn must be answered
+again first (a caller that kept only the questions), is decided here alone.
 
 A question leans on the turn before it when it starts with "and"/"but"/"what
 about", has at most two words of its own, says "he"/"she", or says "it"/"they"
@@ -31,12 +36,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag.answer.asked import PLACE_OPENERS, REFUSAL_TAIL
 from rag.models.terms import terms
-from rag.schema import QuestionError, Reading, Turn
+from rag.schema import Answer, QuestionError, Reading, Turn
 
 _FOLLOWUP_START = re.compile(r"^\s*(and|but|also|what about|how about|so|then|why|and what about)\b", re.IGNORECASE)
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b",
@@ -120,13 +125,50 @@ def read_in_conversation(question: str, history: Sequence[Turn], names: Names | 
         earlier = _read_after(asked_then, earlier, history[number - 1].answer) if earlier else Reading(asked_then)
     searched = searchable(truecased(question, names))
     reading = _read_after(searched, earlier, history[-1].answer) if earlier else Reading(searched)
-    return replace(reading, question=question)
+    return replace(reading, question=question, rewritten=_rewritten(reading, question))
 
 
-def rewritten(reading: Reading) -> bool:
+def _rewritten(reading: Reading, question: str) -> bool:
     """Whether the reading made the question stand alone ("he" named, "When?" completed, a subject swapped)."""
     # Names re-capitalised in a question typed in lower case (`truecased`) do not make it another question.
-    return bool(reading.named) or reading.text.casefold() != searchable(reading.question or reading.text).casefold()
+    return bool(reading.named) or reading.text.casefold() != searchable(question).casefold()
+
+
+# Answers a finished reading of an earlier turn (retrieval and the answerer, as the pipeline wires them).
+AnswerAgain = Callable[[Reading], Answer]
+
+
+@dataclass(frozen=True)
+class QuestionReader:
+    """Reads the questions put to one loaded corpus: `names` are its names (for `truecased`), `max_chars` the
+    longest question taken."""
+
+    names: Names
+    max_chars: int
+
+    def read(self, question: str, history: Sequence[Turn] = (), answer: AnswerAgain | None = None) -> Reading:
+        """`question`, asked after `history`, read: normalised (QuestionError when empty or too long) and made
+        to stand alone where it leans on the last turn, with that turn beside it.
+
+        When it leans on a last turn that came without its answer, that turn is read (against the turns
+        before it) and answered again with `answer` first, since a follow-up may point into that answer.
+        Without `answer` the history is read as given.
+        """
+        question = normalise_question(question, self.max_chars)
+        if answer is not None:
+            history = self._with_last_answer(question, history, answer)
+        return read_in_conversation(question, history, self.names)
+
+    def _with_last_answer(self, question: str, history: Sequence[Turn], answer: AnswerAgain) -> Sequence[Turn]:
+        if not history or history[-1].answer or not leans_on_earlier(searchable(truecased(question, self.names))):
+            return history
+        last = history[-1]
+        try:
+            # Only the last turn is answered again: a long history of bare questions costs one more answer.
+            earlier = answer(self.read(last.question, history[:-1]))
+        except QuestionError:
+            return history  # an earlier question that cannot be asked (empty, too long) has no answer to lean on
+        return (*history[:-1], Turn(last.question, "" if earlier.refused else earlier.text))
 
 
 def leans_on_earlier(question: str) -> bool:

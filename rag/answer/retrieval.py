@@ -25,7 +25,6 @@ import numpy as np
 
 from rag.answer.asked import asked, written_forms, without_attribution
 from rag.answer.attribution import scope_starts
-from rag.answer.reading import rewritten
 from rag.index.chunk_store import ChunkStore
 from rag.models.embedding import Embedder
 from rag.models.terms import TermPostings, family_in, name_terms, terms
@@ -73,7 +72,7 @@ class Retriever:
         vector = self.embedder.encode_query(without_attribution(reading.text))
         if reading.context:
             # A question made to stand alone ("What did Li Shangfu say…") needs less of the turn before.
-            weight = STANDALONE_FOLLOWUP_WEIGHT if rewritten(reading) else FOLLOWUP_WEIGHT
+            weight = STANDALONE_FOLLOWUP_WEIGHT if reading.rewritten else FOLLOWUP_WEIGHT
             vector = vector + weight * self.embedder.encode_query(reading.context)
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
         embedded = time.perf_counter()
