@@ -36,7 +36,7 @@ $(MPNET): | $(STAMP)
 # Each packaged model exported to ONNX and checked against sentence-transformers by the same step, which looks
 # again when the export's code changed (and exports again if its record's format did); the touch marks records
 # found current as looked at.
-$(ONNX) &: rag/models/onnx_export.py | $(STAMP) $(MPNET)
+$(ONNX) &: rag/models/onnx_export.py rag/models/onnx_record.py | $(STAMP) $(MPNET)
 	$(BIN)/python -m rag.models install
 	touch $@
 
@@ -82,8 +82,10 @@ model: index
 run: index model
 	$(BIN)/python -m rag serve
 
-# Two workers, a test file each at a time: most tests wait on a server, a browser or a child process.
+# The layers first (.importlinter: a stage imports only the stages below it, no cycles), in a second; then two
+# workers, a test file each at a time: most tests wait on a server, a browser or a child process.
 test: index model browser axe
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
@@ -128,4 +130,4 @@ bench-quick: index
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts node_modules
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock tests/artifacts node_modules .import_linter_cache
