@@ -50,7 +50,7 @@ $(THESAURUS): rag/models/thesaurus.py rag/models/terms.py rag/models/vocabulary.
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-# axe-core for the browser tests' accessibility checks (tests/test_accessibility.py), from the npm registry,
+# axe-core for the browser tests' accessibility checks (tests/serve/test_accessibility.py), from the npm registry,
 # into node_modules/ (ignored by git); npm itself from Debian when missing.
 # The stamp names the version, so changing it here installs the new one.
 AXE_VERSION := 4.11.0

@@ -5,7 +5,7 @@ precomputed scores as three plain arrays (a CSC matrix: per term, the chunks
 holding it and their scores), a JSON vocabulary and JSON parameters. Searching
 them is a sum per chunk of the query terms' scores and a top-k, which is all
 this module does, with bm25s's own numpy operations in bm25s's own order, so
-rankings and scores are bm25s's to the bit (tests/test_onnx.py compares them).
+rankings and scores are bm25s's to the bit (tests/models/test_onnx.py compares them).
 Importing bm25s would import SciPy: a third of a second of a cold `ask`.
 
 Only what `rag.index.files` builds is read: the "lucene" method, whose scores need

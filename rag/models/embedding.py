@@ -127,7 +127,7 @@ class Embedder:
         of every vector in it; the matrix kernels torch picks also depend on the
         batch's shape. So every batch here holds `exact_batch(length)` texts of one token
         length (no padding, one shape per length), and a text's vector has the
-        same bytes whatever else is encoded with it (tests/test_wiki.py). That
+        same bytes whatever else is encoded with it (tests/ingest/test_wiki.py). That
         is what lets an incremental build reuse stored vectors and still equal
         a full rebuild.
         `progress` is called with the count of texts done after each batch.

@@ -3,7 +3,7 @@
 It is the `Embedder` of the query path (ask, eval, serve and the API) and of
 builds: same methods, same fixed return type (float32 `(n, dimension)`,
 normalised), vectors within cosine 0.99999 of sentence-transformers' (checked
-at export, `rag.models.onnx_export`, and over the corpus by tests/test_onnx.py).
+at export, `rag.models.onnx_export`, and over the corpus by tests/models/test_onnx.py).
 Starting it reads a tokenizer file and one ONNX graph: 0.2–0.4 s and about
 200 MB where torch and sentence-transformers took 7 s and 500 MB.
 

@@ -69,7 +69,7 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _WORD = re.compile(TOKEN_PATTERN)
 # bm25s's English stop words (`bm25s.stopwords.STOPWORDS_EN`, which `tokenize` hands it by name), copied: a
 # question's terms must not import bm25s, and with it SciPy (a third of a second of a cold `ask`).
-# tests/test_onnx.py checks the copy against bm25s's list.
+# tests/models/test_onnx.py checks the copy against bm25s's list.
 STOPWORDS_EN = (
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
     "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from servers import ANSWER_TIMEOUT_MS
 
 from rag.config import PROJECT_ROOT
 from rag.serve.ui import EXAMPLES
+from tests.servers import ANSWER_TIMEOUT_MS
 
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]

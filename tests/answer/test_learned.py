@@ -10,13 +10,11 @@ import pytest
 
 from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.cli import main
-from rag.config import Settings
+from rag.config import PROJECT_ROOT, Settings
 from rag.evaluation.training import file_digest
 from rag.pipeline import RAG
 from rag.schema import ConfigError
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
+from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +48,7 @@ def test_the_packaged_model_round_trips_and_was_fitted_on_the_files_as_they_are(
     assert np.allclose(model.sentence.logits(rows), again.sentence.logits(rows))
     # Stale weights would be a silent regression: `make` refits when a labeled file changes.
     for trained in model.trained_on:
-        assert file_digest(ROOT / trained.path) == trained.sha256, f"refit: {trained.path} changed (run make)"
+        assert file_digest(PROJECT_ROOT / trained.path) == trained.sha256, f"refit: {trained.path} changed (run make)"
     assert {Path(t.path).name for t in model.trained_on} >= {"train-readers.jsonl", "questions.jsonl", "dev.jsonl"}
 
 
@@ -111,7 +109,8 @@ def test_no_question_of_any_labeled_set_is_written_into_the_package():
     questions = {json.loads(line)["question"] for path in files
                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
     assert len(questions) > 200
-    package = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "rag").rglob("*") if p.suffix in (".py", ".json"))
+    package = "\n".join(p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "rag").rglob("*")
+                        if p.suffix in (".py", ".json"))
     # A bare "When?" is everyone's; a question of three words or more is some set's own.
     written = sorted(q for q in questions if len(q.split()) >= 3 and q in package)
     assert written == []

@@ -20,8 +20,8 @@ from rag.evaluation.results import MISSED_WHEN
 from rag.evaluation.run import evaluate
 from rag.ingest.corpus import load_corpus
 from rag.schema import Answer, Chunk, Document, Passage
+from tests.conftest import ARTIFACTS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 ARTICLE = "001_2937925d5f1f2c3c"
 
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from milvus_server import MilvusServer
-from servers import free_port
 
 from rag.cli import main
 from rag.config import Settings
@@ -31,6 +29,8 @@ from rag.models.embedding import Embedder, weights_sha256
 from rag.models.terms import family_in, terms
 from rag.pipeline import RAG
 from rag.schema import ConfigError, CorpusError, IndexCorruptError, StoreUnavailableError
+from tests.milvus_server import MilvusServer
+from tests.servers import free_port
 
 # Our own wording, not the evaluation files': names, numbers, paraphrases and a word no article uses.
 QUERIES = ("Who objected to the liaison office in Japan?", "What did the Chinese foreign ministry say?",

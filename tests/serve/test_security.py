@@ -29,8 +29,6 @@ import faiss
 import httpx
 import numpy as np
 import pytest
-from conftest import TWO_ARTICLES
-from servers import RunningApp, free_port, start_app
 
 from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
@@ -40,6 +38,8 @@ from rag.pipeline import RAG
 from rag.schema import IndexCorruptError
 from rag.serve.api import create_app
 from rag.serve.ui import CONCURRENCY
+from tests.conftest import TWO_ARTICLES
+from tests.servers import RunningApp, free_port, start_app
 
 HEADLINE = "Who opposed the Tokyo office?"
 LIMIT_MESSAGE = ("the question has {n} characters; the limit is 2000 "

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningApp, start_app
 
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.serve.api import create_app
+from tests.servers import RunningApp, start_app
 
 TOKEN = "fuzz-token"
 MAX_EXAMPLES = 5  # per operation and phase; the coverage phase reaches every declared limit whatever this is

@@ -12,7 +12,6 @@ import gradio as gr
 import httpx
 import pytest
 from playwright.sync_api import expect
-from servers import RunningApp, ask_in_page, start_app
 
 from rag.answer.contract import answer_to_dict
 from rag.cli import main
@@ -24,8 +23,9 @@ from rag.serve.api import create_app
 from rag.serve.feedback import FILE_NAME, MAX_COMMENT_CHARS, FeedbackStore, Rating
 from rag.serve.feedback_export import export_unhelpful
 from rag.serve.ui_ratings import Ratings
+from tests.conftest import ARTIFACTS
+from tests.servers import RunningApp, ask_in_page, start_app
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 TOKEN = "ratings-token"
 QUESTION = "Who opposed the Tokyo office?"
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CORPUS
 
 from rag.config import Settings
 from rag.index.files import current_build, load_index, read_manifest
@@ -16,6 +15,7 @@ from rag.ingest.corpus import load_corpus
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG, IndexReport, ensure_index
 from rag.schema import IndexCorruptError, IndexMissingError, StaleIndexError
+from tests.conftest import SMALL_CORPUS
 
 
 def test_first_build_says_why_and_records_what_it_was_built_from(settings: Settings, embedder: Embedder,

@@ -6,7 +6,7 @@ two events (`Chat.add_question`, then `Chat.add_answer` with the conversation ke
 (in-process) and `rag.evaluation` (a question file with `history`); one browser test asks the two follow-ups in
 the real page. Every interface's answers are gathered once per module and the same assertions run on each.
 
-What tests/test_conversation.py already covers (the history is asked first and carried; the CLI and eval
+What tests/answer/test_conversation.py already covers (the history is asked first and carried; the CLI and eval
 reports record it) is not repeated; here the answers themselves are checked: a pronoun ("he" → the person
 of the earlier question) and an elided subject ("When?") answered and cited, near misses refused with the
 refusal naming what is missing, and questions on the same subject that the articles do answer not refused.
@@ -28,7 +28,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from servers import RunningApp, ask_in_page
 
 from rag.answer.contract import answer_to_dict
 from rag.answer.reading import Names, read_in_conversation, truecased
@@ -40,6 +39,7 @@ from rag.evaluation.run import evaluate
 from rag.pipeline import RAG
 from rag.schema import Turn
 from rag.serve.ui import Chat
+from tests.servers import RunningApp, ask_in_page
 
 CORPUS = PROJECT_ROOT / "corpus"
 TAIL = "The closest passages are listed below."

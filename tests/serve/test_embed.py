@@ -14,15 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from servers import RunningApp, ask_in_frame, serve_files, start_app
 
 from rag.config import PROJECT_ROOT
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.serve.api import create_app
+from tests.conftest import ARTIFACTS
+from tests.servers import RunningApp, ask_in_frame, serve_files, start_app
 
 API_DOC = PROJECT_ROOT / "docs" / "API.md"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
 
 

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from servers import RunningApp, ask_in_frame, ask_in_page, start_app
 
 from rag.answer.conversation import MAX_TURNS
 from rag.config import Settings
@@ -33,6 +32,7 @@ from rag.schema import Turn
 from rag.serve.api import create_app
 from rag.serve.api.gradio_gate import COOKIE
 from rag.serve.ui import Chat
+from tests.servers import RunningApp, ask_in_frame, ask_in_page, start_app
 
 TOKEN = "hostile-token"
 DEADLINE_S = 1

@@ -26,15 +26,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningApp, start_app
 
 from rag.config import Settings
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.serve.api import create_app
+from tests.conftest import ARTIFACTS, DATA
+from tests.servers import RunningApp, start_app
 
-DATA = Path(__file__).parent / "data"
-ARTIFACTS = Path(__file__).parent / "artifacts"
 CLIENTS = 16  # half on /api/ask, half on the Gradio queue
 QUESTIONS = 400
 REBUILD_AFTER = 100  # answers in before the rebuild starts

@@ -2,7 +2,7 @@
 question after its `history`, as the chat would, carrying each earlier answer into the next turn.
 
 The CLI runs in-process (`rag.cli.main`) on the session's test index. Answer quality is not asserted here
-(tests/test_answers.py holds the floors); what is asserted is that the earlier turns were asked, carried, and
+(tests/answer/test_answers.py holds the floors); what is asserted is that the earlier turns were asked, carried, and
 change what the follow-up retrieves.
 """
 

@@ -19,8 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import httpx
 import pytest
-from conftest import SMALL_CORPUS
-from servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, ask_in_page, serve_files, start_app
 
 from rag.config import PROJECT_ROOT
 from rag.models.embedding import Embedder
@@ -28,8 +26,9 @@ from rag.pipeline import RAG, ensure_index
 from rag.schema import Turn
 from rag.serve.api import create_app
 from rag.serve.ui import EXAMPLES, Chat, user_message
+from tests.conftest import ARTIFACTS, SMALL_CORPUS
+from tests.servers import ANSWER_TIMEOUT_MS, RunningApp, ask_in_frame, ask_in_page, serve_files, start_app
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 HEADLINE = "Who opposed the Tokyo office?"
 LOCAL_HOSTS = {"127.0.0.1"}
 

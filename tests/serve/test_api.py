@@ -22,14 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import TWO_ARTICLES
-from servers import RunningApp, free_port, start_app, wait_for
 
 from rag.config import PROJECT_ROOT
 from rag.index.files import current_build
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.serve.api import create_app
+from tests.conftest import TWO_ARTICLES
+from tests.servers import RunningApp, free_port, start_app, wait_for
 
 HEADLINE = "Who opposed the Tokyo office?"
 TOKEN = "s3cret-token"

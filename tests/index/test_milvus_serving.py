@@ -21,9 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from milvus_server import MilvusServer
-from servers import RunningApp, free_port, start_app
-from test_load import CLIENTS, REQUEST_TIMEOUT_S, questions, span_errors
 
 from rag.cli import answer_json, main
 from rag.config import Settings
@@ -38,8 +35,11 @@ from rag.models.embedding import Embedder
 from rag.pipeline import RAG
 from rag.schema import StoreUnavailableError
 from rag.serve.api import create_app
+from tests.conftest import DATA
+from tests.milvus_server import MilvusServer
+from tests.serve.test_load import CLIENTS, REQUEST_TIMEOUT_S, questions, span_errors
+from tests.servers import RunningApp, free_port, start_app
 
-DATA = Path(__file__).parent / "data"
 WATCH_S = 0.5  # the servers' watch interval here (serve() uses 2 s)
 SWITCH_DEADLINE_S = 20.0  # a watch interval plus loading the new build, on a machine shared with other runs
 RECOVERY_DEADLINE_S = 30.0

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CORPUS, publish_copy
 
 from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
@@ -22,6 +21,7 @@ from rag.ingest.corpus import MAX_FILE_BYTES, load_corpus
 from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.schema import CorpusError, IndexCorruptError, StaleIndexError
+from tests.conftest import SMALL_CORPUS, publish_copy
 
 REAL = "004_089e00b1afc4a471.txt"
 

@@ -40,8 +40,8 @@ from rag.schema import (
     ReportFileError,
     Turn,
 )
+from tests.conftest import DATA
 
-DATA = Path(__file__).parent / "data"
 RAW = ("Alpha said one thing. Beta met “Gamma” in [the capital](#) on Monday.\n\n"
        "Delta four. Epsilon five is long. Zeta six.")
 DOC = Document(doc_id="a", path="a.txt", title="A", date="", source="", raw=RAW, paragraphs=())

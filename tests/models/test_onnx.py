@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA
 
 from rag.answer.contract import answer_to_dict
 from rag.answer.conversation import ask_in_conversation
@@ -25,6 +24,7 @@ from rag.models.onnx_embedding import OnnxEmbedder, pooling_of, token_limit
 from rag.models.terms import STOPWORDS_EN, terms
 from rag.pipeline import RAG, ensure_index
 from rag.schema import ModelError
+from tests.conftest import DATA
 
 LABELED_SETS = ("dev.jsonl", "dev-readers.jsonl", "own-readers.jsonl", "tune-readers.jsonl", "fresh-readers.jsonl",
                 "heldout.jsonl")
@@ -175,12 +175,11 @@ main(["ask", "Who opposed the Tokyo office?"])
 loaded["ask"] = [m for m in HEAVY if m in sys.modules]
 main(["eval", "tests/data/dev.jsonl"])
 loaded["eval"] = [m for m in HEAVY if m in sys.modules]
-sys.path.insert(0, "tests")
 import httpx
-from servers import start_app
 from rag.config import Settings
 from rag.pipeline import RAG
 from rag.serve.api import create_app
+from tests.servers import start_app
 
 running = start_app(create_app(RAG.open(Settings.load())))
 reply = httpx.post(running.url + "/api/ask", json={"question": "Who opposed the Tokyo office?"}, timeout=60)

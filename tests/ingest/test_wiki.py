@@ -21,8 +21,9 @@ from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index
 from rag.progress import Meter
 from rag.schema import CorpusError
+from tests.conftest import DATA
 
-WIKI = Path(__file__).parent / "data" / "wiki"
+WIKI = DATA / "wiki"
 CHROME = ("Header banner", "Search the wiki", "Footer text", "Related pages", "script text", "styled away",
           "Handbook", "Projects", "logo")
 
@@ -103,7 +104,7 @@ def test_answers_cite_pages_of_each_format(wiki_rag: RAG, question: str, doc_id:
 
 
 def test_deep_links_to_nested_pages_and_removed_pages(wiki_rag: RAG):
-    from servers import start_app
+    from tests.servers import start_app
 
     from rag.serve.api import create_app
 
