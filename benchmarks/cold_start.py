@@ -12,7 +12,7 @@ from __future__ import annotations
 from benchmarks.context import Context, model_env
 from benchmarks.measure import PYTHON, ChildRun, child_env, median, run_child
 from benchmarks.report import Row, Target, judged
-from rag.embedding import resolve_model_path
+from rag.models.embedding import resolve_model_path
 
 BARE_SCRIPT = """
 import os

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.answer.retrieval import search_on_one_thread
 from rag.config import PROJECT_ROOT, Settings
-from rag.embedding import Embedder, resolve_model_path
 from rag.evaluation.questions import Question, load_questions
+from rag.models.embedding import Embedder, resolve_model_path
 from rag.pipeline import RAG, ensure_index, load_embedder
-from rag.retrieval import search_on_one_thread
 from rag.schema import Document
 
 DEV_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "dev.jsonl"

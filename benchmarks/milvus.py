@@ -47,17 +47,17 @@ from benchmarks.context import FULL, Context, open_context
 from benchmarks.measure import PYTHON, free_port, peak_rss_mb, percentile
 from benchmarks.report import Row, Target, judged, machine, render, reported
 from benchmarks.synthetic import clustered_vectors
-from rag.chunk_store import FaissChunkStore
-from rag.embedding import weights_sha256
-from rag.index import load_index
+from rag.index.chunk_store import FaissChunkStore
+from rag.index.files import load_index
+from rag.index.stores import milvus_layout as layout
+from rag.index.stores.milvus_import import publish_current
+from rag.index.stores.milvus_link import MilvusLink
+from rag.index.stores.milvus_publish import BATCH_ROWS, WRITE_TIMEOUT_S, build_data, publish
+from rag.index.stores.milvus_store import MilvusStore
+from rag.models.embedding import weights_sha256
+from rag.models.terms import family_in, terms
 from rag.pipeline import RAG
 from rag.schema import StoreUnavailableError
-from rag.stores import milvus_layout as layout
-from rag.stores.milvus_import import publish_current
-from rag.stores.milvus_link import MilvusLink
-from rag.stores.milvus_publish import BATCH_ROWS, WRITE_TIMEOUT_S, build_data, publish
-from rag.stores.milvus_store import MilvusStore
-from rag.terms import family_in, terms
 
 SCALE_VECTORS = 1_000_000
 SCALE_QUERIES = 200

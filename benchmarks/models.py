@@ -1,6 +1,6 @@
 """Rows "model …": every packaged model side by side, each on its own index, to choose the default from.
 
-For each name of `rag.models.KNOWN_MODELS` (the model in use is already
+For each name of `rag.config.KNOWN_MODELS` (the model in use is already
 warm in the context; the other is loaded here, as `Embedder` and bare) a
 five-article index is built with it in its own folder, and the rows give:
 
@@ -36,14 +36,14 @@ from benchmarks.context import (
 from benchmarks.latency import interleaved
 from benchmarks.measure import percentile, seconds
 from benchmarks.report import Row, Target, judged, reported, skipped
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.embedding import Embedder
+from rag.config import KNOWN_MODELS
 from rag.evaluation.metrics import format_value
 from rag.evaluation.questions import Question
 from rag.evaluation.run import evaluate
-from rag.models import KNOWN_MODELS
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, ensure_index, load_embedder
 from rag.schema import Document, ModelError
 

@@ -28,12 +28,12 @@ from benchmarks.context import Context, encode_query, model_env
 from benchmarks.measure import PYTHON, ROOT, child_env, free_port, median, percentile, rss_mb, run_child
 from benchmarks.report import Row, Target, judged
 from benchmarks.served import stop_server, wait_ready
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import Settings
-from rag.corpus import load_corpus
-from rag.embedding import resolve_model_path
-from rag.index import current_build
-from rag.onnx_export import export_dir
+from rag.index.files import current_build
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
+from rag.models.embedding import resolve_model_path
+from rag.models.onnx_record import export_dir
 from rag.pipeline import load_embedder
 
 COLD_ASK_S = 1.0

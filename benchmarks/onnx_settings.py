@@ -5,7 +5,7 @@ own (a variant's spinning threads would slow the others down in one), the
 variants one after another, round after round (so load from elsewhere falls
 on all of them); the table gives each one's p50 and p95 over all rounds and
 its median session start. Variants change one thing at a time from the embedder's
-choice (`rag.onnx_embedding`), and a few from ONNX Runtime's defaults:
+choice (`rag.models.onnx_embedding`), and a few from ONNX Runtime's defaults:
 
 * graph optimisation level: none, basic, extended, all;
 * intra-op threads: 2 without spinning, 2 with spinning (the default), 1;
@@ -29,9 +29,9 @@ from tokenizers import Tokenizer
 from benchmarks.context import DEV_QUESTIONS
 from benchmarks.measure import PYTHON, child_env, median, percentile, run_child
 from rag.config import Settings
-from rag.embedding import resolve_model_path
-from rag.onnx_embedding import token_limit
-from rag.onnx_export import GRAPH, export_dir
+from rag.models.embedding import resolve_model_path
+from rag.models.onnx_embedding import token_limit
+from rag.models.onnx_record import GRAPH, export_dir
 
 LEVELS = {"none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}

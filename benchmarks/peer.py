@@ -28,8 +28,8 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from benchmarks.context import Context, question_sets
 from benchmarks.measure import percentile, seconds
 from benchmarks.report import Row, Target, judged, reported, skipped
-from rag.corpus import load_corpus
 from rag.evaluation.run import evaluate
+from rag.ingest.corpus import load_corpus
 from rag.pipeline import RAG, ensure_index
 from rag.schema import Answer, Chunk, Document, Passage, Turn
 

@@ -3,7 +3,7 @@
 The measuring runs in a child process (`python -m benchmarks.scale`), so its
 peak RSS is its own and its gigabytes leave with it. The child generates
 clustered unit vectors (`synthetic.clustered_vectors`), builds the project's
-index with `rag.index._faiss_index` (the very function `build_index` calls,
+index with `rag.index.files._faiss_index` (the very function `build_index` calls,
 so type and parameters are the project's) and an `IndexFlatIP` over the same
 vectors, then searches one query at a time as `Retriever` does (k =
 `Settings.candidates`). recall@10 compares the first 10 results with the exact
@@ -30,8 +30,8 @@ from benchmarks.context import Context
 from benchmarks.measure import PYTHON, child_env, own_peak_rss_mb, percentile, run_child
 from benchmarks.report import Row, Target, judged, reported
 from benchmarks.synthetic import clustered_vectors
-from rag import index as project_index
 from rag.config import Settings
+from rag.index import files as project_index
 
 DIMENSION = 384
 PICKED_AT = 1_000_000

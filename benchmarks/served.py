@@ -5,7 +5,7 @@ the index this run built, as users start it. One client asks the dev
 questions one after another (p50 against the in-process p50); then 16
 clients ask at once (throughput against what one process answers serially).
 The server's peak RSS (VmHWM, read before it is stopped) is its memory row,
-divided by the bare model script's. Until `rag/api.py` exists the rows say so.
+divided by the bare model script's. Until `rag/serve/api/` exists the rows say so.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ NAMES = ("served p50, 1 client", "served, 16 clients", "memory: server peak RSS"
 
 
 def run(ctx: Context, bare_rss_mb: float) -> list[Row]:
-    if importlib.util.find_spec("rag.api") is None:
-        return [skipped(name, "not available yet: rag/api.py does not exist") for name in NAMES]
+    if importlib.util.find_spec("rag.serve.api") is None:
+        return [skipped(name, "not available yet: rag/serve/api/ does not exist") for name in NAMES]
     port = free_port()
     log_path = ctx.work / "server.log"
     env = child_env(**model_env(ctx.settings))

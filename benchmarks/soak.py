@@ -36,7 +36,7 @@ from benchmarks.onnx_path import memory_floor_mb
 from benchmarks.report import Row, Target, judged
 from benchmarks.served import stop_server, wait_ready
 from rag.config import Settings
-from rag.corpus import load_corpus
+from rag.ingest.corpus import load_corpus
 from rag.schema import Document
 
 NAME = "soak: server RSS, last minute / first minute"

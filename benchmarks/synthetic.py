@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import split_documents_into_sentences
-from rag.corpus import load_corpus
+from rag.ingest.chunking import split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
 
 WORDS_FROM_EACH = (3, 7)
 PARAGRAPHS_PER_ARTICLE = 40

@@ -30,7 +30,7 @@ from benchmarks.context import Context, encode_documents, model_env
 from benchmarks.measure import PYTHON, percentile, run_child, seconds
 from benchmarks.report import Row, Target, judged, reported
 from benchmarks.wiki_corpus import edit_pages, write_wiki
-from rag.index import current_build
+from rag.index.files import current_build
 from rag.pipeline import RAG, ensure_index
 
 ONE_PAGE = Target("<=", 0.05)

@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  k=getattr(args, "k", None), host=getattr(args, "host", None),
                                  port=getattr(args, "port", None))
         if args.run in (cmd_ask, cmd_eval, cmd_serve, cmd_train, cmd_crossval):
-            from rag.retrieval import search_on_one_thread
+            from rag.answer.retrieval import search_on_one_thread
 
             search_on_one_thread()
         return args.run(args, settings)
@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.lifecycle import check_corpus_has_pages
+    from rag.index.lifecycle import check_corpus_has_pages
     from rag.pipeline import ensure_index, load_embedder
     from rag.progress import Meter
 
@@ -153,7 +153,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(printable(f"fresh   {settings.index_dir}: corpus, model and chunking unchanged; nothing re-embedded"))
     if settings.vector_store != "faiss":
-        from rag.stores.milvus_import import publish_current
+        from rag.index.stores.milvus_import import publish_current
 
         published = publish_current(settings, force=args.force, progress=lambda m: print(m, flush=True))
         print(f"published {published} at {settings.vector_store}" if published
@@ -165,7 +165,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.question) == bool(args.questions):
         print("error: give either a QUESTION or --questions FILE.jsonl", file=sys.stderr)
         return EXIT_ERROR
-    from rag.conversation import ask_in_conversation
+    from rag.answer.conversation import ask_in_conversation
     from rag.pipeline import RAG
 
     # Read the file before loading the model: a malformed line should not wait for it.
@@ -189,7 +189,7 @@ def _to_stderr(message: str) -> None:
 
 def answer_json(answer: Answer, indent: int | None = None) -> str:
     """The Answer JSON `ask --json` prints."""
-    from rag.contract import answer_to_dict
+    from rag.answer.contract import answer_to_dict
 
     return json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=indent)
 
@@ -282,8 +282,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     sets = _labeled_sets(args.questions)
     out = Path(args.out)
     if args.if_stale and out.exists():
-        from rag.learned import load_model
-        from rag.training import is_current
+        from rag.answer.learned import load_model
+        from rag.evaluation.training import is_current
 
         try:
             current = is_current(load_model(out), [s.path for s in sets])
@@ -315,8 +315,8 @@ def _labeled_sets(paths: Sequence[str]) -> list:
 
 
 def cmd_crossval(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.answer.learned import load_model
     from rag.evaluation.crossval import Workbench, ablation, cross_validate, figures, pooled, table
-    from rag.learned import load_model
 
     sets = _labeled_sets(args.questions)
     if len(sets) < 2:
@@ -390,7 +390,7 @@ def _set_limits(specs: Sequence[str], known: Sequence) -> list[tuple[str, str, f
 
 
 def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.stores.milvus_import import import_faiss_index
+    from rag.index.stores.milvus_import import import_faiss_index
 
     settings = settings.replace(vector_store=args.uri) if args.uri else settings  # validated as RAG_VECTOR_STORE is
     if settings.vector_store == "faiss":
@@ -404,8 +404,8 @@ def cmd_milvus_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.feedback import FeedbackStore
-    from rag.feedback_export import export_unhelpful
+    from rag.serve.feedback import FeedbackStore
+    from rag.serve.feedback_export import export_unhelpful
 
     written = export_unhelpful(FeedbackStore(settings.feedback_dir).ratings(), Path(args.file))
     print(f"wrote {written} 'Not helpful' ratings to {args.file}: fill in each one's \"evidence\" and "
@@ -414,13 +414,13 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.lifecycle import check_corpus_has_pages
-    from rag.listening import bind
+    from rag.index.lifecycle import check_corpus_has_pages
+    from rag.serve.listening import bind
 
     # What can be found wrong in a moment is said before the web stack and the model load (seconds).
     check_corpus_has_pages(settings)
     sock = bind(settings.host, settings.port)
-    from rag.api import serve
+    from rag.serve.api import serve
 
     serve(settings, sock)
     return 0

@@ -16,7 +16,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.models import DEFAULT_MODEL, KNOWN_MODELS
 from rag.schema import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +31,12 @@ _RANGES = (("min_relevance", 0.0, 1.5), ("min_overlap", 0.0, 1.0), ("keep_ratio"
 # What refusals call the corpus's documents: one word, as a sentence would use it ("pages", "articles").
 _NOUN = re.compile(r"[^\W\d_][\w-]{0,29}")
 ANSWERERS = ("extractive", "learned", "llm")
+# The models packages ship, by the names RAG_MODEL takes; `rag.models.packaged` knows where each lives. Named
+# here because settings sit below the models in the layers (.importlinter), like the answerers' names above.
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+KNOWN_MODELS = (MINILM, MPNET)
+DEFAULT_MODEL = MINILM
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Settings:
     # Unset (None), the corpus's own folder (`default_index_dir`): `index/` for the shipped corpus, another for any
     # other, so that building one corpus never replaces another's index.
     index_dir: Path = None  # type: ignore[assignment]
-    # A model a package ships (rag.models.KNOWN_MODELS): "all-MiniLM-L6-v2"
+    # A model a package ships (KNOWN_MODELS): "all-MiniLM-L6-v2"
     # (the default) or "all-mpnet-base-v2" (assembled by `make install`).
     model: str = DEFAULT_MODEL
     # A local sentence-transformers model folder; when set, it overrides `model`.
@@ -70,7 +75,7 @@ class Settings:
     max_answer_words: int = 60
     max_list_words: int = 120
     max_question_chars: int = 2000
-    answerer: str = "extractive"  # the hand-set rules; "learned" (a fitted model, `rag.learned`) or "llm"
+    answerer: str = "extractive"  # the hand-set rules; "learned" (a fitted model, `rag.answer.learned`) or "llm"
     llm_url: str = ""  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
     llm_model: str = ""
     llm_api_key: str = ""
@@ -95,7 +100,7 @@ class Settings:
     # shared by several processes ("http://host:19530"), or a Milvus Lite folder ("milvus-lite:index/milvus.db").
     vector_store: str = "faiss"
     milvus_token: str = ""  # "user:password" or an API key, when the Milvus server requires one
-    # Readers' ratings of answers (rag.feedback): an append-only ratings.jsonl in this folder.
+    # Readers' ratings of answers (rag.serve.feedback): an append-only ratings.jsonl in this folder.
     feedback_dir: Path = PROJECT_ROOT / "feedback"
 
     def __post_init__(self) -> None:

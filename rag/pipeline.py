@@ -6,14 +6,16 @@ and answerer form one immutable `_State`; a rebuild produces a new state that
 is swapped in with a single assignment, so a request in flight finishes on the
 state it started with.
 
-A question travels through three stages, each owning its part:
+A question travels through three stages, each called once and owning its part:
 
-    questions.read_in_conversation   the question made to stand alone ("he" named, "When?" completed)
-    Retriever.search                 encoded, blended with the earlier turn, dense + BM25, fused
-    Answerer.answer                  sentences scored and cited: the finished Answer
+    QuestionReader.read   the question checked and made to stand alone ("he" named, "When?" completed): a Reading
+    Retriever.search      encoded, blended with the earlier turn, dense + BM25, fused
+    Answerer.answer       sentences scored and cited: the finished Answer
 
-The pipeline only wires them; an earlier turn given without its answer is
-answered again first, since a follow-up may point into that answer.
+The pipeline only wires them. The reader decides when an earlier turn given
+without its answer must be answered again first (a follow-up may point into
+that answer); the pipeline hands it the way to answer (`_answer`), nothing
+more.
 """
 
 from __future__ import annotations
@@ -25,22 +27,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import models, thesaurus
-from rag.learned import PACKAGED_MODEL, LearnedModel, load_model
-from rag.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
-from rag.learned_answerer import LearnedAnswerer, Ranked
+from rag.answer.answering import Answerer, ExtractiveAnswerer, LLMAnswerer
+from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
+from rag.answer.learned_answerer import LearnedAnswerer, Ranked
+from rag.answer.reading import Names, QuestionReader
+from rag.answer.retrieval import Retriever
+from rag.answer.sentence_store import SentenceStore
 from rag.config import Settings
-from rag.chunk_store import ChunkStore, FaissChunkStore
-from rag.embedding import Embedder
-from rag.lifecycle import (IndexReport, another_corpus, check_corpus_has_pages,  # noqa: F401 (re-exported)
-                           corpus_fingerprint, current_manifest, ensure_index, folder_of_its_own, load_embedder,
-                           model_sha256, open_index, read_corpus)
-from rag.questions import Names, leans_on_earlier, normalise_question, read_in_conversation, searchable, truecased
-from rag.retrieval import Retriever
+from rag.index.chunk_store import ChunkStore, FaissChunkStore
+from rag.index.lifecycle import (IndexReport, another_corpus, check_corpus_has_pages,  # noqa: F401 (re-exported)
+                                 corpus_fingerprint, current_manifest, ensure_index, folder_of_its_own,
+                                 load_embedder, model_sha256, open_index, read_corpus)
+from rag.index.throttle import Throttle
+from rag.models import packaged, thesaurus
+from rag.models.embedding import Embedder
 from rag.schema import (Answer, ConfigError, Document, IndexCorruptError, QuestionError, RagError, Reading, Retrieval,
                         StaleIndexError, StoreUnavailableError, Turn)
-from rag.sentence_store import SentenceStore
-from rag.throttle import Throttle
 
 _log = logging.getLogger(__name__)
 # A build that does not load, or is another corpus's, is looked at again (and said again) at most this often.
@@ -53,7 +55,7 @@ class _State:
     store: ChunkStore
     retriever: Retriever
     answerer: Answerer
-    names: Names  # the articles' names, for questions typed in lower case (`questions.truecased`)
+    reader: QuestionReader  # knows the articles' names, for questions typed in lower case
     sentences: SentenceStore
     learned: LearnedAnswerer | None  # the fitted model's answerer, when there is a model (`ranked`, training)
 
@@ -121,10 +123,11 @@ class RAG:
         s = self.settings
         retriever = Retriever(store, self.embedder, self._lexical_pool, candidates=s.candidates, rrf_k=s.rrf_k,
                               max_per_doc=s.max_per_doc)
-        sentences = SentenceStore.from_index(store, by_id, thesaurus.load(models.thesaurus_path()))
+        sentences = SentenceStore.from_index(store, by_id, thesaurus.load(packaged.thesaurus_path()))
         learned = self._learned(sentences)
-        return _State(by_id, store, retriever, self._answerer(sentences, learned),
-                      Names.of(sentences.name_words, self._vocabulary), sentences, learned)
+        reader = QuestionReader(Names.of(sentences.name_words, self._vocabulary), s.max_question_chars,
+                                s.documents_noun)
+        return _State(by_id, store, retriever, self._answerer(sentences, learned), reader, sentences, learned)
 
     def _learned(self, sentences: SentenceStore) -> LearnedAnswerer | None:
         s = self.settings
@@ -149,8 +152,8 @@ class RAG:
         """The build RAG_VECTOR_STORE names now: the index folder's, or the one a shared Milvus publishes."""
         if self.settings.vector_store == "faiss":
             return FaissChunkStore(open_index(self.settings, self.embedder, documents), self.settings.index_dir)
-        from rag.stores.milvus_chunk_store import MilvusChunkStore
-        from rag.stores.milvus_link import MilvusLink
+        from rag.index.stores.milvus_chunk_store import MilvusChunkStore
+        from rag.index.stores.milvus_link import MilvusLink
 
         if self._milvus is None:  # one link for every build this RAG loads; it reconnects by itself
             self._milvus = MilvusLink(self.settings.vector_store, self.settings.milvus_token)
@@ -244,35 +247,32 @@ class RAG:
             state = self._state
             learned = self._learned(state.sentences)
             self._state = _State(state.documents, state.store, state.retriever,
-                                 self._answerer(state.sentences, learned), state.names, state.sentences, learned)
+                                 self._answerer(state.sentences, learned), state.reader, state.sentences, learned)
 
     def ask(self, question: str, history: Sequence[Turn] = (), k: int | None = None) -> Answer:
         """A cited answer, or a refusal listing the closest passages; `history` is the conversation before it."""
-        return self._ask(question, history, k, answer_last_turn=True)
-
-    def _ask(self, question: str, history: Sequence[Turn], k: int | None, answer_last_turn: bool) -> Answer:
         state = self._state  # one state for the whole request, even if a reload swaps it meanwhile
-        reading, retrieval = self._retrieve(state, question, history, k, answer_last_turn)
-        return state.answerer.answer(reading, retrieval)
+        reading = state.reader.read(question, history, lambda earlier: self._answer(state, earlier, k))
+        return self._answer(state, reading, k)
 
     def ranked(self, question: str, history: Sequence[Turn] = ()) -> tuple[Ranked, SentenceStore]:
-        """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.training`)."""
+        """What the learned answerer weighs for `question`: its candidates, ranked (for `rag.evaluation.training`)."""
         state = self._state
         if state.learned is None:
             raise ConfigError("no answerer model is loaded; give RAG a model, or set RAG_ANSWERER=learned")
-        reading, retrieval = self._retrieve(state, question, history, None, answer_last_turn=True)
-        return state.learned.rank(reading, retrieval), state.learned.store
+        reading = state.reader.read(question, history, lambda earlier: self._answer(state, earlier, None))
+        return state.learned.rank(reading, self._retrieve(state, reading, None)), state.learned.store
 
-    def _retrieve(self, state: _State, question: str, history: Sequence[Turn], k: int | None,
-                  answer_last_turn: bool) -> tuple[Reading, Retrieval]:
-        question = normalise_question(question, self.settings.max_question_chars, self.settings.documents_noun)
+    def _answer(self, state: _State, reading: Reading, k: int | None) -> Answer:
+        return state.answerer.answer(reading, self._retrieve(state, reading, k))
+
+    def _retrieve(self, state: _State, reading: Reading, k: int | None) -> Retrieval:
+        """The passages for `reading`, QuestionError for `k` below 1: checked once the question is read, so an
+        empty question is told as such whatever `k` says."""
         k = self.settings.k if k is None else k
         if k < 1:
             raise QuestionError(f"k={k} passages is too few; ask for at least 1 (the default is {self.settings.k})")
-        if answer_last_turn:
-            history = self._with_last_answer(question, history, k, state.names)
-        reading = read_in_conversation(question, history, state.names)
-        return reading, state.retriever.search(reading, k, self.settings.passages_listed)
+        return state.retriever.search(reading, k, self.settings.passages_listed)
 
     def close(self) -> None:
         """Stop the worker threads; a closed RAG answers no more questions."""
@@ -285,16 +285,3 @@ class RAG:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _with_last_answer(self, question: str, history: Sequence[Turn], k: int, names: Names) -> Sequence[Turn]:
-        """`history` whose last turn carries its answer when `question` leans on it; a caller that kept
-        only the questions gets that turn answered again here."""
-        if not history or history[-1].answer or not leans_on_earlier(searchable(truecased(question, names))):
-            return history
-        last = history[-1]
-        try:
-            # Only the last turn is answered again: a long history of bare questions costs one more answer.
-            earlier = self._ask(last.question, history[:-1], k, answer_last_turn=False)
-        except QuestionError:
-            return history  # an earlier question that cannot be asked (empty, too long) has no answer to lean on
-        return (*history[:-1], Turn(last.question, "" if earlier.refused else earlier.text))

@@ -119,6 +119,8 @@ class Reading:
     named: str = ""  # the person put in place of "he"/"she", "" when none was
     asks_again: bool = False  # the earlier question asked again with another question word ("When?")
     question: str = ""  # the question as the reader put it (normalised), which the answer repeats
+    # Made to stand alone ("he" named, "When?" completed, a subject swapped): it needs less of the turn before.
+    rewritten: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
-from rag.embedding import Embedder
-from rag.index import build_lock, current_build, read_manifest
+from rag.index.files import build_lock, current_build, read_manifest
+from rag.models.embedding import Embedder
 from rag.pipeline import RAG, IndexReport, ensure_index, load_embedder
 from rag.schema import RagError
 
 CORPUS = PROJECT_ROOT / "corpus"
 DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).parent / "artifacts"  # what tests leave to look at (screenshots, reports)
 
 # `make test` hands whole files to its two workers (`--dist loadfile --no-loadscope-reorder`) in collection
 # order. Longest first: a long file handed out last leaves one worker running it alone while the other
@@ -67,7 +68,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(settings: Settings) -> Embedder:
-    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/onnx_embedding.py)."""
+    """The embedder the program uses: the ONNX export run by ONNX Runtime (rag/models/onnx_embedding.py)."""
     return load_embedder(settings)
 
 
@@ -85,7 +86,7 @@ def session_build(settings: Settings, embedder: Embedder) -> IndexReport:
     A copy is as good as a build (the manifest names no folder) and saves each worker a build. It is
     checked as `make run` checks an index: `ensure_index` compares what it was built from (corpus, model,
     chunking, format), and loading it verifies every file's checksum; a copy failing either is rebuilt.
-    tests/test_index.py builds from an empty folder itself.
+    tests/index/test_index.py builds from an empty folder itself.
     """
     if not copy_current_build(PROJECT_ROOT / "index", settings.index_dir):
         return ensure_index(settings, embedder)
@@ -194,9 +195,9 @@ def publish_copy(index_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def server(rag: RAG) -> Iterator[object]:
     """The whole web app on a free 127.0.0.1 port (a `servers.RunningApp`), started once for the test run."""
-    from servers import start_app
+    from tests.servers import start_app
 
-    from rag.api import create_app
+    from rag.serve.api import create_app
 
     running = start_app(create_app(rag))
     yield running
@@ -206,7 +207,7 @@ def server(rag: RAG) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A Milvus Lite gRPC server on 127.0.0.1 for one test module (a `milvus_server.MilvusServer`)."""
-    from milvus_server import MilvusServer
+    from tests.milvus_server import MilvusServer
 
     server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
     yield server
@@ -216,7 +217,7 @@ def milvus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """Headless Debian Chromium, launched once per test run."""
-    from servers import launch_chromium
+    from tests.servers import launch_chromium
 
     with launch_chromium() as chromium:
         yield chromium

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from servers import free_port
 
+from rag.index.stores.milvus_link import MilvusLink
 from rag.schema import StoreUnavailableError
-from rag.stores.milvus_link import MilvusLink
+from tests.servers import free_port
 
 START_TIMEOUT_S = 60.0
 

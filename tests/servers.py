@@ -25,14 +25,15 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from rag.api.timeouts import uvicorn_options
+from rag.serve.api.timeouts import uvicorn_options
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 60.0
-# A test server's stop waits this long for open connections (`rag.api.serve` waits `Settings.shutdown_grace_s`): the
-# tests' Gradio clients can leave one open, and every test has its answers by the time it stops the server.
+# A test server's stop waits this long for open connections (`rag.serve.api.serve` waits
+# `Settings.shutdown_grace_s`): the tests' Gradio clients can leave one open, and every test has its answers by the
+# time it stops the server.
 STOP_GRACE_S = 1
 
 
@@ -70,7 +71,7 @@ class RunningApp:
 
 
 def start_app(app: FastAPI, root_path: str = "") -> RunningApp:
-    """Serve `app` like `rag.api.serve` does (uvicorn, root_path) and wait until /healthz answers."""
+    """Serve `app` like `rag.serve.api.serve` does (uvicorn, root_path) and wait until /healthz answers."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, root_path=root_path, log_level="warning",
                             timeout_graceful_shutdown=STOP_GRACE_S, **uvicorn_options(app.state.settings))

@@ -15,10 +15,10 @@ from benchmarks.report import Target, judged, render, reported, write_json
 from benchmarks.soak import STEMS, DistinctQuestions, Soak
 from benchmarks.soak import row as soak_row
 from benchmarks.synthetic import clustered_vectors, write_corpus
-from rag.chunking import chunk_documents, split_documents_into_sentences
 from rag.config import PROJECT_ROOT
-from rag.corpus import load_corpus
 from rag.evaluation.questions import Question
+from rag.ingest.chunking import chunk_documents, split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
 
 
 def test_percentile_is_nearest_rank() -> None:

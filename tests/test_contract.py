@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import RunningApp
 
+from rag.answer.contract import AnswerOut, CitationOut, PassageOut
 from rag.cli import main
-from rag.contract import AnswerOut, CitationOut, PassageOut
 from rag.pipeline import RAG
+from tests.servers import RunningApp
 
 EARLIER = "What did China say about the office?"
 QUESTIONS = [

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_current_build
-from doc_links import DOCS_LINK, broken
-from servers import RunningApp, free_port, start_app
+from tests.conftest import copy_current_build
+from tests.doc_links import DOCS_LINK, broken
+from tests.servers import RunningApp, free_port, start_app
 
-from rag.api import create_app
+from rag.serve.api import create_app
 from rag.cli import main
 from rag.config import PROJECT_ROOT, Settings
-from rag.embedding import Embedder
+from rag.models.embedding import Embedder
 from rag.evaluation.questions import load_question_set
 from rag.pipeline import RAG
 from rag.schema import RagError

@@ -17,7 +17,7 @@ In the order an evaluation runs:
 The answering function is injected (`evaluate(questions, ask)`, `ask(question,
 history)` like `RAG.ask`), so everything here runs on hand-made `Answer`s as
 well as on the pipeline. A question with a `history` is asked after its
-earlier questions, as a chat would (`rag.conversation`); only its own answer
+earlier questions, as a chat would (`rag.answer.conversation`); only its own answer
 is scored, and the report records the earlier turns with the answers they got.
 
 Definitions beyond the question-file format, and deliberate choices (docs/EVAL.md says them all to users):

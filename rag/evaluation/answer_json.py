@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rag.contract import answer_from_dict, answer_to_dict
+from rag.answer.contract import answer_from_dict, answer_to_dict
 from rag.schema import Answer
 
 

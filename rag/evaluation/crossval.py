@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.answer.learned import LearnedModel, TrainedOn
+from rag.answer.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
 from rag.config import Settings
 from rag.evaluation.metrics import aggregate
 from rag.evaluation.questions import Question, load_questions
 from rag.evaluation.results import Report
 from rag.evaluation.run import evaluate
-from rag.learned import LearnedModel, TrainedOn
+from rag.evaluation.training import PLAIN_SUM, Example, file_digest, fit, gather
 from rag.pipeline import RAG, ensure_index, load_embedder
-from rag.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
-from rag.training import PLAIN_SUM, Example, file_digest, fit, gather
 
 # The figures a cross-validation table shows, in order.
 SHOWN = ("hit@5", "citation_recall", "citation_precision", "answer_recall", "refusal_accuracy", "answer_words")

@@ -14,8 +14,8 @@ import numpy as np
 
 from rag.evaluation.questions import Evidence, Question
 from rag.evaluation.support import MARKER, SentenceSupport
+from rag.ingest.text import word_count
 from rag.schema import Answer
-from rag.text import word_count
 
 KS = (1, 3, 5)
 MRR_DEPTH = 20

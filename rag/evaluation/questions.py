@@ -53,7 +53,7 @@ class Question:
 class QuestionSet:
     questions: tuple[Question, ...]
     # Ids of answerable questions whose "answers" and "evidence" are both still empty: exported from readers'
-    # ratings (rag.feedback_export) and not labeled yet. They are skipped, not errors.
+    # ratings (rag.serve.feedback_export) and not labeled yet. They are skipped, not errors.
     unlabeled: tuple[str, ...] = ()
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from rag.conversation import Ask, earlier_turns
+from rag.answer.conversation import Ask, earlier_turns
 from rag.evaluation.answer_json import as_recorded
 from rag.evaluation.metrics import aggregate, score
 from rag.evaluation.questions import Question

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.ingest.text import clean_text, split_sentences
 from rag.schema import Answer, ModelError
-from rag.text import clean_text, split_sentences
 
 MARKER = re.compile(r"\[(\d+)\]")  # an answer's citation marker, [n]
 _LEADING_MARKERS = re.compile(r"^(?:\[\d+\]\s*)+")

@@ -1,0 +1,121 @@
+"""`SentenceStore`: what the extractive answerer reads, and nothing else of the index.
+
+The answerer scores the sentences of retrieved passages. For that it needs
+each sentence with its vector, the sentences of each chunk, the chunk vectors
+(a sentence is read in its passage), term postings over sentences and over
+their scope (the paragraph and the one before: quotes are attributed there),
+the word neighbours made at build time, and the thesaurus for readers' words
+that no article uses (`rag.models.thesaurus`). All of it is derived here once per
+loaded build, so the answerer never reaches into the store (`rag.index.chunk_store`) or the build's files.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from rag.answer.attribution import scope_starts
+from rag.index.chunk_store import ChunkStore
+from rag.models.terms import TermPostings, name_terms, terms, word_terms
+from rag.models.vocabulary import NEIGHBOURS_PER_TERM
+from rag.schema import Document, Sentence
+
+_CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
+
+
+class SentenceStore:
+    def __init__(self, sentences: Sequence[Sentence], sentence_vectors: np.ndarray,
+                 chunk_sentences: Sequence[Sequence[int]], chunk_vectors: Callable[[list[int]], np.ndarray],
+                 documents: Mapping[str, Document], neighbours: Mapping[str, Sequence[tuple[str, float]]],
+                 thesaurus: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> None:
+        missing = {s.doc_id for s in sentences} - set(documents)
+        if missing:
+            raise ValueError(f"the index cites articles that are not loaded: {sorted(missing)[:3]}")
+        self.sentences = tuple(sentences)
+        self.vectors = sentence_vectors
+        self.chunk_sentences = chunk_sentences
+        # A function, not an array: the vector index already holds them, and a copy would double the memory.
+        self.chunk_vectors = chunk_vectors
+        self.documents = documents
+        self.neighbours = neighbours
+        self.thesaurus = thesaurus or {}
+        self._from_thesaurus: dict[str, tuple[tuple[str, float], ...]] = {}
+        sentence_terms = [frozenset(terms(s.clean)) for s in self.sentences]
+        self.postings = TermPostings(sentence_terms)
+        df = Counter(t for ts in sentence_terms for t in ts)
+        n = max(len(sentence_terms), 1)
+        self.idf = {t: math.log(1 + n / count) for t, count in df.items()}
+        self.unseen_idf = math.log(1 + n)
+        self.mean_terms = sum(map(len, sentence_terms)) / n or 1.0  # BM25's average length (`rag.answer.signals`)
+        # A sentence's scope is its paragraph and those its attribution may sit in (`rag.answer.attribution`):
+        # quotes are attributed there ("…," Kashin concluded), and "He also warned…" continues them.
+        scope_of: dict[tuple[str, int], str] = {}
+        for document in documents.values():
+            body = [p.clean or p.text for p in document.body]
+            for paragraph, start, i in zip(document.body, scope_starts(body), range(len(body)), strict=True):
+                scope_of[document.doc_id, paragraph.n] = " ".join(body[start:i + 1])
+        self.scope_text = [scope_of.get((s.doc_id, s.paragraph), s.clean) for s in self.sentences]
+        self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
+        self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
+        # The words a sentence is headed by: its page's title and the heading of its section. A wiki answers
+        # under a heading that names the topic ("Loan periods and charges") in rows that do not ("DVDs | 1 week").
+        headed: dict[tuple[str, int], frozenset[str]] = {}
+        for document in documents.values():
+            heading = ""
+            for paragraph in document.paragraphs:
+                if paragraph.kind == "heading":
+                    heading = paragraph.clean or paragraph.text
+                elif paragraph.kind == "body":
+                    headed[document.doc_id, paragraph.n] = frozenset(terms(f"{document.title} {heading}"))
+        self.heading_terms = [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
+        # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
+        # a sentence whose paragraph lacks a name the question asks about answers another question.
+        self.name_terms = name_terms(s.clean for s in self.sentences)
+        # Names as the articles write them, for a refusal that says what they do mention.
+        self.names = {m.group(0).lower(): m.group(0) for s in self.sentences for m in _CAPITALISED.finditer(s.clean)}
+        # Those that are names wherever they stand, for a question typed in lower case (`reading.truecased`):
+        # "kashin" → "Kashin", not "may" → "May".
+        self.name_words = {lower: written for lower, written in self.names.items()
+                           if (found := word_terms(lower)) and all(t in self.name_terms for t in found)}
+
+    @classmethod
+    def from_index(cls, store: ChunkStore, documents: Mapping[str, Document],
+                   thesaurus: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> SentenceStore:
+        """The sentences of the build `store` serves (FAISS or Milvus: `rag.index.chunk_store`)."""
+        return cls(store.sentences, store.sentence_vectors, store.chunk_sentences, store.chunk_vectors, documents,
+                   store.neighbours, thesaurus)
+
+    def neighbours_of(self, term: str, thesaurus: bool = True) -> Sequence[tuple[str, float]]:
+        """The article terms that stand for `term`, with their cosine.
+
+        A term the articles use has its build-time neighbours (`rag.models.vocabulary`). One they do not use takes
+        its first thesaurus neighbours that they hold and that are no names ("faster" → "quick"), when
+        `thesaurus` allows it: a name the reader typed has no stand-ins.
+        """
+        own = self.neighbours.get(term)
+        if own is not None or not thesaurus or term not in self.thesaurus:
+            return own or ()
+        # Remembered for the thesaurus's terms only, so a stream of made-up words cannot grow it.
+        found = self._from_thesaurus.get(term)
+        if found is None:
+            found = () if self.postings.holding(term) else tuple(
+                (n, c) for n, c in self.thesaurus.get(term, ())
+                if n not in self.name_terms and self.postings.holding(n))[:NEIGHBOURS_PER_TERM]
+            self._from_thesaurus[term] = found
+        return found
+
+    def span_ids(self, sentence_id: int) -> list[int]:
+        """The sentence, plus the next one when it ends with a colon that introduces it."""
+        ids = [sentence_id]
+        following = sentence_id + 1
+        if self.sentences[sentence_id].clean.endswith(":") and following < len(self.sentences) \
+                and self.sentences[following].doc_id == self.sentences[sentence_id].doc_id:
+            ids.append(following)
+        return ids
+
+    def span_text(self, sentence_id: int) -> str:
+        return " ".join(self.sentences[i].clean for i in self.span_ids(sentence_id))

@@ -1,0 +1,138 @@
+"""The learned answerer: its model file, `rag train`, `rag crossval`, and its answers' contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
+from rag.answer.sentence_store import SentenceStore
+from rag.cli import main
+from rag.config import PROJECT_ROOT, Settings
+from rag.evaluation.training import file_digest
+from rag.ingest.chunking import split_documents_into_sentences
+from rag.ingest.corpus import load_corpus
+from rag.models.terms import terms
+from rag.pipeline import RAG
+from rag.schema import ConfigError
+from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def learned(settings: Settings, embedder, session_build) -> RAG:
+    with RAG(settings.replace(answerer="learned", documents_noun="pages"), embedder) as rag:
+        yield rag
+
+
+@pytest.mark.parametrize("question", ["Who opposed the Tokyo office?", "When will the office open?",
+                                      "What did Kishida say about joining NATO?"])
+def test_learned_answers_cite_exact_ranges_of_the_raw_files(learned: RAG, question: str):
+    answer = learned.ask(question)
+    assert answer.citations, answer.text
+    for citation in answer.citations:
+        raw = learned.documents[citation.doc_id].raw
+        assert raw[citation.start:citation.end] == citation.text
+        assert f"[{citation.n}]" in answer.text
+
+
+@pytest.mark.parametrize("question", ["a", "?!?!", "🙂🙂🙂"])
+def test_a_question_with_no_word_of_its_own_is_refused_in_the_corpus_word(learned: RAG, question: str):
+    answer = learned.ask(question)
+    assert answer.refused and answer.citations == ()
+    assert answer.text == "The pages don't say. The closest passages are listed below."
+
+
+def test_the_packaged_model_round_trips_and_was_fitted_on_the_files_as_they_are():
+    model = load_model(PACKAGED_MODEL)
+    again = LearnedModel.from_json(model.to_json())
+    rows = np.random.default_rng(0).normal(size=(5, len(model.sentence.features)))
+    assert np.allclose(model.sentence.logits(rows), again.sentence.logits(rows))
+    # Stale weights would be a silent regression: `make` refits when a labeled file changes.
+    for trained in model.trained_on:
+        assert file_digest(PROJECT_ROOT / trained.path) == trained.sha256, f"refit: {trained.path} changed (run make)"
+    assert {Path(t.path).name for t in model.trained_on} >= {"train-readers.jsonl", "questions.jsonl", "dev.jsonl"}
+
+
+def test_a_damaged_model_file_names_the_fix(tmp_path: Path):
+    damaged = tmp_path / "model.json"
+    damaged.write_text('{"format": 1, "sentence": {}}', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_model(damaged)
+    assert str(caught.value).startswith(f"answerer model {damaged} cannot be read (KeyError")
+    assert str(caught.value).endswith("fit it again with `python -m rag train QUESTIONS.jsonl --out FILE`")
+    with pytest.raises(ConfigError, match="does not exist; fit one with `python -m rag train"):
+        load_model(tmp_path / "missing.json")
+
+
+def test_train_writes_a_json_model_that_answers(settings: Settings, embedder, session_build, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "fitted.json"
+    code = main(["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "train",
+                 str(DATA / "dev.jsonl"), str(DATA / "heldout.jsonl"), "--out", str(out)])
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"fitted  {out} on 32 questions: ")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [t["questions"] for t in data["trained_on"]] == [14, 18]
+    with RAG(settings.replace(answerer="learned", answerer_model=str(out)), embedder) as rag:
+        answer = rag.ask("Which countries opposed NATO's office in Tokyo?")
+    assert answer.citations
+
+
+def test_crossval_prints_each_set_and_gates_on_its_floors(settings: Settings, session_build,
+                                                          capsys: pytest.CaptureFixture[str]):
+    common = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "crossval",
+              str(DATA / "dev.jsonl"), str(DATA / "heldout.jsonl"), "--pool", "wording=dev,heldout"]
+    assert main([*common, "--min", "wording.refusal_accuracy=0"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Leave-one-set-out cross-validation: each set answered by a model fitted on all")
+    assert [line.split()[0] for line in printed.splitlines()[3:]] == ["dev", "heldout", "wording"]
+    assert main([*common, "--min", "wording.citation_recall=1.01"]) == 1
+    assert "FAIL wording.citation_recall = " in capsys.readouterr().err
+
+
+def test_crossval_needs_two_sets_and_known_pools(settings: Settings, capsys: pytest.CaptureFixture[str]):
+    assert main(["crossval", str(DATA / "dev.jsonl")]) == 2
+    assert capsys.readouterr().err == ("error: cross-validation needs two or more question files; each is answered "
+                                       "by a model fitted on the others\n")
+    assert main(["crossval", str(DATA / "dev.jsonl"), str(DATA / "heldout.jsonl"), "--pool", "x=dev,nosuch"]) == 2
+    assert "'nosuch' is none" in capsys.readouterr().err
+
+
+def test_the_documents_noun_is_one_word():
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(env={"RAG_DOCUMENTS_NOUN": "wiki pages"})
+    assert str(caught.value) == ("documents_noun='wiki pages' is not one word; set RAG_DOCUMENTS_NOUN to what the "
+                                 "corpus's documents are called, e.g. pages or articles")
+
+
+def test_no_question_of_any_labeled_set_is_written_into_the_package():
+    files = [path for path in DATA.rglob("*.jsonl") if "index" not in path.relative_to(DATA).parts]
+    questions = {json.loads(line)["question"] for path in files
+                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert len(questions) > 200
+    package = "\n".join(p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "rag").rglob("*")
+                        if p.suffix in (".py", ".json"))
+    # A bare "When?" is everyone's; a question of three words or more is some set's own.
+    written = sorted(q for q in questions if len(q.split()) >= 3 and q in package)
+    assert written == []
+
+
+def test_a_sentence_is_headed_by_its_page_title_and_its_section_heading(tmp_path: Path):
+    # A wiki's table row names no topic ("DVDs | 1 week"); its section heading and page title do, and the
+    # learned answerer's heading_overlap signal reads them (rag/signals.py).
+    (tmp_path / "lending.md").write_text(
+        "---\ntitle: Lending rules\n---\n# Lending rules\n\nMembership is free for residents.\n\n"
+        "## Loan periods\n\n| Item | Time |\n|---|---|\n| DVDs | 1 week |\n", encoding="utf-8")
+    documents, skipped = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+    headed = {s.clean: store.heading_terms[i] for i, s in enumerate(sentences)}
+
+    assert skipped == []
+    assert headed["Membership is free for residents."] == frozenset(terms("Lending rules"))
+    row = next(text for text in headed if "DVDs" in text)
+    assert headed[row] == frozenset(terms("Lending rules Loan periods"))

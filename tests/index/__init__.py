@@ -1,0 +1,1 @@
+"""Tests of rag/index/: builds fresh and stale, damaged indexes, Milvus."""

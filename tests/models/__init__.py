@@ -1,0 +1,1 @@
+"""Tests of rag/models/: the packaged models, both encoders, the ONNX export and the thesaurus."""
