@@ -30,27 +30,28 @@ ARTIFACTS = Path(__file__).parent / "artifacts"  # what tests leave to look at (
 # `make test` hands whole files to its two workers (`--dist loadfile --no-loadscope-reorder`) in collection
 # order. Longest first: a long file handed out last leaves one worker running it alone while the other
 # idles (xdist's own order, most tests first, put the 30 s load test last). Seconds of wall time in a
-# quiet `make test`, 2026-11-26; files not listed are short and keep their order after these.
+# quiet `make test`, 2026-12-03 (after the Milvus publish stopped sleeping); files not listed are short and keep
+# their order after these.
 LONGEST_FILES_FIRST = (
-    "test_api.py",  # 41 s
-    "test_milvus_serving.py",  # 35
+    "test_openapi.py",  # 33 s
     "test_load.py",  # 32
-    "test_openapi.py",  # 31
-    "test_milvus_store.py",  # 27
-    "test_ui.py",  # 25
-    "test_accessibility.py",  # 25 (alone, 2026-12-03)
-    "test_feedback.py",  # 25 (alone)
-    "test_reliability_corpus.py",  # 24
-    "test_hostile_clients.py",  # 20 (measured alone, 2026-12-03)
-    "test_wiki.py",  # 20 (alone, 2026-12-03: a browser on a wiki's chat and embed)
-    "test_hostile_corpus.py",  # 18 (measured alone, 2026-12-03)
-    "test_embedding.py",  # 17
-    "test_newcomer.py",  # 16 (alone, 2026-12-03: the README's wiki commands in child processes)
-    "test_security.py",  # 16
-    "test_followups.py",  # 7
+    "test_ui.py",  # 32
+    "test_api.py",  # 31
+    "test_onnx.py",  # 24
+    "test_milvus_serving.py",  # 22
+    "test_embedding.py",  # 21
+    "test_models.py",  # 19
+    "test_milvus_store.py",  # 15
+    "test_reliability_corpus.py",  # 15
+    "test_hostile_clients.py",  # 14
+    "test_security.py",  # 14
+    "test_accessibility.py",  # 12
+    "test_wiki.py",  # 12
+    "test_newcomer.py",  # 10
+    "test_feedback.py",  # 9
+    "test_index.py",  # 8
     "test_embed.py",  # 7
-    "test_index.py",  # 6
-    "test_index_ownership.py",  # 5
+    "test_followups.py",  # 5
 )
 
 

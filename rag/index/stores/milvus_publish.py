@@ -74,8 +74,11 @@ def publish(link: MilvusLink, data: BuildData, namespace: str = layout.NAMESPACE
         for name, (schema, index) in ((names.chunks, layout.chunk_schema(dimension)),
                                       (names.sentences, layout.sentence_schema(dimension)),
                                       (names.meta, layout.meta_schema())):
-            link.call("create_collection", collection_name=name, schema=schema, index_params=index,
-                      timeout=WRITE_TIMEOUT_S)
+            # The index is declared now and built as the rows arrive; the load below waits for it. Created with
+            # the collection, pymilvus would wait for each index of the empty collection in half-second sleeps.
+            link.call("create_collection", collection_name=name, schema=schema, timeout=WRITE_TIMEOUT_S)
+            link.call("create_index", collection_name=name, index_params=index, timeout=WRITE_TIMEOUT_S,
+                      sync=False)
         progress(f"writing {len(data.chunks)} chunks to {names.chunks}")
         _insert(link, names.chunks, _chunk_rows(data, chunk_terms))
         progress(f"writing {len(data.sentences)} sentences to {names.sentences}")
