@@ -39,7 +39,8 @@ _WHEN = re.compile(
 _NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
                  "hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens|single|both")
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
-_NUMBER = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORDS})\b", re.IGNORECASE)
+# A number may carry its unit's letters ("50p", "7pm", "20km"): the digits are the number.
+_NUMBER = re.compile(rf"\b(\d[\d,.]*(?=[a-z]{{0,3}}\b)|(?:{_NUMBER_WORDS})\b)", re.IGNORECASE)
 _AGE = re.compile(r"\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b|,\s*\d{2},", re.IGNORECASE)
 # "on Wednesday", "in July" are times, not places.
 _PLACE = re.compile(rf"\b(in|at|to|from|near|into|on)\s+(the\s+)?(?!(?:{_MONTHS}|{_DAYS})\b)([A-Z][a-z]+)")
@@ -95,8 +96,8 @@ _DURATION = re.compile(rf"\b(?:\d[\d,.]*|{_NUMBER_WORDS}|a|an|several|few|many)\
                        rf"\bsince\s+(?:the\s+)?(?:(?:early|mid|late)[- ]?)?(?:1[89]\d\d|20\d\d|{_MONTHS}|last|start|"
                        r"beginning|end|outbreak|\d{4}s)\b|\bdecade\b",
                        re.IGNORECASE)
-# A sum of money, a share or a large quantity: "$1.2 billion", "2 percent of GDP", "6.8 trillion yen".
-_AMOUNT = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*+\s*(?:%|percent\b|per cent\b)|"
+# A sum of money, a share or a large quantity: "$1.2 billion", "45p", "2 percent of GDP", "6.8 trillion yen".
+_AMOUNT = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*p\b|\b\d[\d,.]*+\s*(?:%|percent\b|per cent\b)|"
                      rf"\b(?:\d[\d,.]*+|{_NUMBER_WORDS})\s+(?:million|billion|trillion|dollars?|yen|euros?|pounds?|"
                      r"yuan|rubles?|roubles?|tons?|tonnes?)\b", re.IGNORECASE)
 _HOLDS = {"how old": _AGE.search, "when": _WHEN.search, "how long": _DURATION.search, "how much": _AMOUNT.search}
@@ -230,7 +231,9 @@ def asked(question: str) -> Asked:
         measure = re.search(_MEASURE, question, re.IGNORECASE)
         counting = _COUNTED.search(question)
         counted = measure.group("measure") if measure else counting.group(1).strip() if counting else ""
-        missing = f"give the {counted}" if measure else f"say how many {counted}".strip()
+        # "How much is a colour page?" is told in its own words: "don't say how much", not "how many".
+        how = "how much" if re.search(r"\bhow much\b", question, re.IGNORECASE) else "how many"
+        missing = f"give the {counted}" if measure else f"say {how} {counted}".strip()
     focus_match = _FOCUS.search(question)
     # "What's the point of…" asks why, not for an attribute called "point".
     focus = focus_match.group("focus") if focus_match and kind != "why" else ""

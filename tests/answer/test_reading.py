@@ -139,7 +139,7 @@ def test_named_people(text: str, people: list[str]):
                                                     missing="say what US State Department said")),
     ("How long has Stoltenberg led NATO?", Asked("how long", missing="say how long")),
     ("How much does Japan spend on defence?", Asked("how much", missing="say how much")),
-    ("How much support does the office have?", Asked("how many", missing="say how many")),  # a degree, not money
+    ("How much support does the office have?", Asked("how many", missing="say how much")),  # a degree, not money
     ("How long until the office opens?", Asked("when", missing="say when")),
     ("What's the point of an office in Tokyo?", Asked("why", missing="say why")),
     ("How many countries besides the US belong to it?", Asked("how many", counted="countries",
@@ -299,3 +299,12 @@ def test_a_follow_up_asked_twice_is_read_as_the_first_time():
 
 def test_places_and_bodies_are_no_people():
     assert named_people("Tokyo Governor Yuriko Koike met New Zealand and East Asia leaders") == ["Yuriko Koike"]
+
+
+def test_a_price_in_pence_is_an_amount_and_how_much_is_told_in_its_own_words():
+    # Pages of prices write "50p" and "45p per mile"; a unit glued to the digits still makes a number.
+    assert holds("how much", "Car travel is paid at 45p per mile.")
+    assert holds("how many", "Colour pages cost 50p each.")
+    assert not holds("how many", "Colour pages cost extra.")
+    assert asked("How much is a colour page?").missing == "say how much"
+    assert asked("How many pages can I print?").missing == "say how many pages"
