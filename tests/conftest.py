@@ -16,6 +16,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # per core in each worker and in each child process they start, would have threads spinning against
     # each other; one each keeps both cores busy without that. Set before anything imports torch.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # ONNX Runtime likewise: one thread an encoding, here and in the children (RAG_ONNX_THREADS).
+    os.environ.setdefault("RAG_ONNX_THREADS", "1")
 
 from rag.config import PROJECT_ROOT, Settings  # noqa: E402 (after the thread setting above)
 from rag.index.files import build_lock, current_build, read_manifest
@@ -63,7 +65,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings over the shipped corpus with an index and a ratings folder of the test run's own (env ignored)."""
-    return Settings.load(env={}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"),
+    return Settings.load(env={"RAG_ONNX_THREADS": os.environ.get("RAG_ONNX_THREADS", "2")}, corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("index"),
                          feedback_dir=tmp_path_factory.mktemp("feedback"))
 
 

@@ -94,7 +94,8 @@ def load_embedder(settings: Settings) -> Embedder:
         return Embedder(model_dir, batch_size=settings.embed_batch_size)
     from rag.models.onnx_embedding import OnnxEmbedder
 
-    return OnnxEmbedder(model_dir, batch_size=settings.embed_batch_size)  # type: ignore[return-value]
+    return OnnxEmbedder(model_dir, batch_size=settings.embed_batch_size,  # type: ignore[return-value]
+                        threads=settings.onnx_threads)
 
 
 def corpus_fingerprint(documents: Sequence[Document]) -> str:

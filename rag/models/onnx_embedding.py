@@ -85,7 +85,8 @@ def token_limit(model_dir: Path) -> int:
 class OnnxEmbedder:
     """Normalised float32 embeddings of queries and documents, safe to share across threads."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 64, graph: Path | None = None) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 64, graph: Path | None = None,
+                 threads: int = INTRA_OP_THREADS) -> None:
         """`graph`: an export to run that is not yet published (the export's own check); else the verified one."""
         if graph is None:
             export = onnx_record.verified(model_dir)
@@ -105,7 +106,7 @@ class OnnxEmbedder:
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = INTRA_OP_THREADS
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
