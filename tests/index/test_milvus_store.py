@@ -211,3 +211,11 @@ def test_lost_milvus_fails_requests_then_serving_resumes(tmp_path: Path, faiss_i
 
 def _builds(link: MilvusLink, namespace: str) -> set[str]:
     return {b for name in link.call("list_collections") if (b := layout.build_of(namespace, name))}
+
+
+def test_build_ids_made_within_one_second_sort_in_the_order_they_were_made():
+    # A publish drops the builds older than its own by comparing ids; three publishes within one second
+    # (a fast store) once left the first behind, its random suffix sorting after the third's.
+    made = [layout.new_build_id() for _ in range(500)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(layout.build_of("ns", f"ns_{build}_meta") == build for build in made[:3])

@@ -82,8 +82,14 @@ def previous_alias(namespace: str) -> str:
 
 
 def new_build_id() -> str:
-    """Sorts by creation time, like the FAISS build ids, and is a valid part of a collection name."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "_" + uuid.uuid4().hex[:8]
+    """Sorts by creation time, like the FAISS build ids, and is a valid part of a collection name.
+
+    The suffix is the microsecond (six hex digits) and two random ones: builds published within one second
+    still sort in the order they were made, which `drop_unaliased` relies on to drop only older ones.
+    """
+    now = time.time_ns()
+    seconds, micro = divmod(now // 1000, 1_000_000)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"_{micro:06x}" + uuid.uuid4().hex[:2]
 
 
 def build_of(namespace: str, collection: str) -> str | None:
