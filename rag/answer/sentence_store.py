@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 
 import numpy as np
 
@@ -61,17 +62,6 @@ class SentenceStore:
         self.scope_text = [scope_of.get((s.doc_id, s.paragraph), s.clean) for s in self.sentences]
         self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
         self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
-        # The words a sentence is headed by: its page's title and the heading of its section. A wiki answers
-        # under a heading that names the topic ("Loan periods and charges") in rows that do not ("DVDs | 1 week").
-        headed: dict[tuple[str, int], frozenset[str]] = {}
-        for document in documents.values():
-            heading = ""
-            for paragraph in document.paragraphs:
-                if paragraph.kind == "heading":
-                    heading = paragraph.clean or paragraph.text
-                elif paragraph.kind == "body":
-                    headed[document.doc_id, paragraph.n] = frozenset(terms(f"{document.title} {heading}"))
-        self.heading_terms = [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
         # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
         # a sentence whose paragraph lacks a name the question asks about answers another question.
         self.name_terms = name_terms(s.clean for s in self.sentences)
@@ -81,6 +71,21 @@ class SentenceStore:
         # "kashin" → "Kashin", not "may" → "May".
         self.name_words = {lower: written for lower, written in self.names.items()
                            if (found := word_terms(lower)) and all(t in self.name_terms for t in found)}
+
+    @cached_property
+    def heading_terms(self) -> list[frozenset[str]]:
+        """Per sentence, the words it is headed by: its page's title and the heading of its section. A wiki answers
+        under a heading that names the topic ("Loan periods and charges") in rows that do not ("DVDs | 1 week").
+        Made when first asked for (only the learned answerer reads them), once per section, not per paragraph."""
+        headed: dict[tuple[str, int], frozenset[str]] = {}
+        for document in self.documents.values():
+            section = frozenset(terms(document.title))
+            for paragraph in document.paragraphs:
+                if paragraph.kind == "heading":
+                    section = frozenset(terms(f"{document.title} {paragraph.clean or paragraph.text}"))
+                elif paragraph.kind == "body":
+                    headed[document.doc_id, paragraph.n] = section
+        return [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
 
     @classmethod
     def from_index(cls, store: ChunkStore, documents: Mapping[str, Document],
