@@ -32,6 +32,11 @@ QUESTION_SETS = (("dev", DEV_QUESTIONS),
                  ("own-readers", PROJECT_ROOT / "tests" / "data" / "own-readers.jsonl"),
                  ("tune-readers", PROJECT_ROOT / "tests" / "data" / "tune-readers.jsonl"),
                  ("fresh-readers", PROJECT_ROOT / "tests" / "data" / "fresh-readers.jsonl"))
+# Every labeled set, as `make eval` cross-validates them: the learned answerer's rows answer each with a model
+# fitted on the others (a set beside a `corpus/` folder is asked of those pages).
+LABELED_SETS = tuple(PROJECT_ROOT / "tests" / "data" / name for name in (
+    "dev.jsonl", "heldout.jsonl", "dev-readers.jsonl", "own-readers.jsonl", "tune-readers.jsonl",
+    "fresh-readers.jsonl", "train-readers.jsonl", "wiki-train/questions.jsonl", "wiki-council/questions.jsonl"))
 
 
 @dataclass(frozen=True)

@@ -113,13 +113,13 @@ def _hit_rows(documents: list[Document], peer: Peer, rag: RAG) -> list[Row]:
             figures = {"set": label, "k": k, "project": ours.value, "peer": theirs.value, "answerable": ours.n,
                        "questions": len(questions), "followups": followups}
             rows.append(judged(f"peer: {label} hit@{k}", f"project hit@{k} {ours.value:.3f}",
-                               f"peer hit@{k} {theirs.value:.3f}", _ratio(ours.value, theirs.value), target, figures,
+                               f"peer hit@{k} {theirs.value:.3f}", ratio_of(ours.value, theirs.value), target, figures,
                                note=f"{ours.n} answerable of {len(questions)} questions ({followups} follow-ups); "
                                     f"target {'strictly better' if target.op == '>' else 'never worse'}"))
     return rows
 
 
-def _ratio(ours: float, theirs: float) -> float:
+def ratio_of(ours: float, theirs: float) -> float:
     if theirs:
         return ours / theirs
     return 1.0 if ours == theirs else float("inf")

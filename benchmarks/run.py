@@ -18,8 +18,8 @@ from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from benchmarks import (build, cold_start, latency, milvus, models, onnx_path, peer, scale, served, soak,  # noqa: E402
-                        wiki)
+from benchmarks import (build, cold_start, latency, learned, milvus, models, onnx_path, peer, scale, served,  # noqa: E402
+                        soak, wiki)
 from benchmarks.context import FULL, QUICK, open_context  # noqa: E402
 from benchmarks.report import Row, machine, render, write_json  # noqa: E402
 
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += served.run(ctx, bare_rss)
         _say("peer pipeline, on every question set")
         rows += peer.run(ctx)
+        _say("the learned answerer, cross-validated, beside the issue's dense-only peer on every labeled set")
+        rows += learned.run(ctx)
         _say("the packaged models side by side")
         rows += models.run(ctx)
         _say(f"wiki: incremental updates of {sizes.wiki_pages:,} pages, a build of {sizes.large_pages:,}")

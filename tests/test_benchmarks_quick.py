@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.context import QUESTION_SETS, question_sets, some_questions
+from benchmarks.context import LABELED_SETS, QUESTION_SETS, question_sets, some_questions
 from benchmarks.measure import PYTHON, percentile, run_child
 from benchmarks.report import Target, judged, render, reported, write_json
 from benchmarks.soak import STEMS, DistinctQuestions, Soak
@@ -112,3 +112,16 @@ def test_soak_row_compares_the_last_minutes_peak_with_the_first_minute() -> None
     assert soak_row(soak_of(growing)).ratio == round(1240 / 700, 3) and soak_row(soak_of(growing)).met is False
     failed = soak_row(soak_of(level, errors=("503 on 'q?'",)))
     assert failed.met is False and failed.note.startswith("1 requests failed, first: 503 on 'q?'")
+
+
+def test_the_learned_rows_cross_validate_the_sets_make_eval_does():
+    # benchmarks/learned.py answers each labeled set with a model fitted on the others, as `make eval` does: the
+    # two lists of sets must not drift apart.
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    listed = {}
+    for name in ("READERS_SETS", "WORDING_SETS", "WIKI_SETS"):
+        body = re.search(rf"^{name} := ((?:.*\\\n)*.*)$", makefile, flags=re.MULTILINE).group(1)
+        listed[name] = body.replace("\\\n", " ").split()
+    in_make = {PROJECT_ROOT / path for paths in listed.values() for path in paths}
+    assert in_make == set(LABELED_SETS) and len(LABELED_SETS) == 9
+    assert all(path.is_file() for path in LABELED_SETS)

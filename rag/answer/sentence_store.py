@@ -19,12 +19,14 @@ from functools import cached_property
 
 import numpy as np
 
+from rag.answer.asked import speaks
 from rag.answer.attribution import scope_starts
 from rag.index.chunk_store import ChunkStore
 from rag.models.terms import TermPostings, name_terms, terms, word_terms
 from rag.models.vocabulary import NEIGHBOURS_PER_TERM
 from rag.schema import Document, Sentence
 
+SPEAKERS_REMEMBERED = 4096  # (speaker, text) verdicts kept (`SentenceStore.speaks_in`)
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 
 
@@ -45,12 +47,18 @@ class SentenceStore:
         self.neighbours = neighbours
         self.thesaurus = thesaurus or {}
         self._from_thesaurus: dict[str, tuple[tuple[str, float], ...]] = {}
-        sentence_terms = [frozenset(terms(s.clean)) for s in self.sentences]
+        listed = [terms(s.clean) for s in self.sentences]
+        sentence_terms = [frozenset(ts) for ts in listed]
         self.postings = TermPostings(sentence_terms)
         df = Counter(t for ts in sentence_terms for t in ts)
         n = max(len(sentence_terms), 1)
         self.idf = {t: math.log(1 + n / count) for t, count in df.items()}
         self.unseen_idf = math.log(1 + n)
+        # What BM25 reads of a sentence (`rag.answer.signals`), kept so a question never tokenizes its candidates
+        # again: its length in terms, and the few terms it holds more than once (every other held term, once).
+        self.term_count = [len(ts) for ts in listed]
+        self.repeats = {(i, t): c for i, (ts, held) in enumerate(zip(listed, sentence_terms, strict=True))
+                        if len(held) < len(ts) for t, c in Counter(ts).items() if c > 1}
         self.mean_terms = sum(map(len, sentence_terms)) / n or 1.0  # BM25's average length (`rag.answer.signals`)
         # A sentence's scope is its paragraph and those its attribution may sit in (`rag.answer.attribution`):
         # quotes are attributed there ("…," Kashin concluded), and "He also warned…" continues them.
@@ -62,6 +70,7 @@ class SentenceStore:
         self.scope_text = [scope_of.get((s.doc_id, s.paragraph), s.clean) for s in self.sentences]
         self.scope_postings = TermPostings([frozenset(terms(text)) for text in self.scope_text])
         self.document_text = {d.doc_id: " ".join(p.clean or p.text for p in d.body) for d in documents.values()}
+        self._speaks: dict[tuple[str, str], bool] = {}  # keyed by the store's own strings, whose hashes Python keeps
         # Terms the articles write capitalised mid-sentence name someone or something ("Kashin", "Sweden"):
         # a sentence whose paragraph lacks a name the question asks about answers another question.
         self.name_terms = name_terms(s.clean for s in self.sentences)
@@ -111,6 +120,18 @@ class SentenceStore:
                 (n, c) for n, c in self.thesaurus.get(term, ())
                 if n not in self.name_terms and self.postings.holding(n))[:NEIGHBOURS_PER_TERM]
             self._from_thesaurus[term] = found
+        return found
+
+    def speaks_in(self, speaker: str, text: str) -> bool:
+        """Whether `speaker` acts in `text`, one of this store's documents or scopes (`rag.answer.asked.speaks`).
+        Remembered: they are the longest texts a question's signals scan, and a conversation keeps asking about
+        one speaker ("what did China say?", "and why?"). Bounded, so a stream of made-up names cannot grow it."""
+        key = (speaker, text)
+        found = self._speaks.get(key)
+        if found is None:
+            if len(self._speaks) >= SPEAKERS_REMEMBERED:
+                self._speaks.clear()
+            found = self._speaks[key] = speaks(speaker, text)
         return found
 
     def span_ids(self, sentence_id: int) -> list[int]:

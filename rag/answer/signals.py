@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.asked import Asked, gives_reason, holds, speaks
+from rag.answer.asked import Asked, gives_reason, holds
 from rag.answer.sentence_store import SentenceStore
 from rag.models.terms import name_terms, terms
 from rag.schema import Reading, Retrieval
@@ -131,6 +130,7 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     total = sum(weights.values()) or 1.0
     context_total = sum(context.values()) or 1.0
     holding = {t: store.postings.holding(t) for t in [*weights, *context]}
+    exactly = {t: store.postings.exactly(t) for t in weights}
     in_scope = {t: store.scope_postings.holding(t) for t in weights}
     names = {t for t in weights if t in store.name_terms}
     typed_names = name_terms([reading.text, reading.context])
@@ -146,7 +146,8 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     rows, covered_all = [], []
     for sentence_id, cosine in zip(ids, cosines, strict=True):
         sentence = store.sentences[sentence_id]
-        span = store.span_text(sentence_id)
+        # The quote a kind of fact is looked for in: read only for the questions that look for one.
+        span = store.span_text(sentence_id) if typed or asked_for.kind == "why" else ""
         credit = {t: 1.0 if sentence_id in (in_scope if t in names else holding)[t]
                   else max((c for n, c in alternatives.get(t, ()) if sentence_id in holding_alternative[n]),
                            default=0.0)
@@ -154,10 +155,10 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
         exact = sum(w for t, w in weights.items() if sentence_id in holding[t]) / total
         if asked_for.speaker:
             if sentence.doc_id not in speaking_in:
-                speaking_in[sentence.doc_id] = speaks(asked_for.speaker, store.document_text[sentence.doc_id])
+                speaking_in[sentence.doc_id] = store.speaks_in(asked_for.speaker, store.document_text[sentence.doc_id])
             scope = store.scope_text[sentence_id]
             if scope not in speaking_here:
-                speaking_here[scope] = speaks(asked_for.speaker, scope)
+                speaking_here[scope] = store.speaks_in(asked_for.speaker, scope)
         in_document = bool(asked_for.speaker) and speaking_in[sentence.doc_id]
         here = bool(asked_for.speaker) and speaking_here[store.scope_text[sentence_id]]
         holds_kind = typed and holds(asked_for.kind, span, asked_for.counted, about, counted_also)
@@ -166,7 +167,7 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
             "cosine": float(cosine),
             "passage_cosine": chunk_cosine[chunk_of[sentence_id]],
             "beside_cosine": max((beside_cosine[j] for j in beside[sentence_id]), default=0.0),
-            "bm25": _bm25(store, sentence_id, weights) / total,
+            "bm25": _bm25(store, sentence_id, weights, exactly) / total,
             "exact_overlap": exact,
             "heading_overlap": sum(w for t, w in weights.items() if t in store.heading_terms[sentence_id]) / total,
             "overlap": sum(weights[t] * c for t, c in credit.items()) / total,
@@ -210,11 +211,15 @@ def _question_signals(store: SentenceStore, reading: Reading, weights: dict[str,
             "listing": float(bool(LIST_QUESTION.search(reading.text)))}
 
 
-def _bm25(store: SentenceStore, sentence_id: int, weights: dict[str, float]) -> float:
-    counts = Counter(terms(store.sentences[sentence_id].clean))
-    length = sum(counts.values())
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * length / store.mean_terms)
-    return sum(idf * counts[t] * (BM25_K1 + 1) / (counts[t] + norm) for t, idf in weights.items() if counts[t])
+def _bm25(store: SentenceStore, sentence_id: int, weights: dict[str, float],
+          exactly: dict[str, frozenset[int]]) -> float:
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * store.term_count[sentence_id] / store.mean_terms)
+    total = 0.0
+    for t, idf in weights.items():
+        if sentence_id in exactly[t]:
+            count = store.repeats.get((sentence_id, t), 1)
+            total += idf * count * (BM25_K1 + 1) / (count + norm)
+    return total
 
 
 def answer_signals(candidates: Candidates, order: Sequence[int], logits: np.ndarray,

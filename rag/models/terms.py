@@ -151,6 +151,10 @@ class TermPostings:
         """Units that contain `term` or a word of its family."""
         return frozenset().union(*(self._postings[t] for t in family_in(term, self._vocabulary)))
 
+    def exactly(self, term: str) -> frozenset[int]:
+        """Units that contain `term` itself."""
+        return self._postings.get(term, frozenset())
+
 
 NAME_SHARE = 0.7  # of a term's uses past a sentence's first word that are capitalised, for it to be a name
 _WRITTEN_WORD = re.compile(r"[\w’'-]+")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rag.answer import sentence_store, signals
 from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.answer.sentence_store import SentenceStore
 from rag.cli import main
@@ -136,3 +138,41 @@ def test_a_sentence_is_headed_by_its_page_title_and_its_section_heading(tmp_path
     assert headed["Membership is free for residents."] == frozenset(terms("Lending rules"))
     row = next(text for text in headed if "DVDs" in text)
     assert headed[row] == frozenset(terms("Lending rules Loan periods"))
+
+
+def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_path: Path):
+    # The store keeps each sentence's length and its repeated terms, so a question never tokenizes its candidates
+    # again (rag/answer/signals.py); the signal must equal BM25 over the sentence's own term counts.
+    (tmp_path / "fines.md").write_text(
+        "# Fines\n\nFines, fines and more fines: the fines page.\n\nChildren pay no fines.\n\n"
+        "Adults pay a small charge per day.\n", encoding="utf-8")
+    documents, _ = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+    weights = {t: store.idf.get(t, store.unseen_idf) for t in terms("fines children charge library")}
+    exactly = {t: store.postings.exactly(t) for t in weights}
+    assert max(store.repeats.values()) >= 4  # "fines" four times over in the first sentence
+
+    for sentence_id, sentence in enumerate(sentences):
+        counts = Counter(terms(sentence.clean))
+        norm = signals.BM25_K1 * (1 - signals.BM25_B + signals.BM25_B * sum(counts.values()) / store.mean_terms)
+        expected = sum(idf * counts[t] * (signals.BM25_K1 + 1) / (counts[t] + norm)
+                       for t, idf in weights.items() if counts[t])
+        assert signals._bm25(store, sentence_id, weights, exactly) == pytest.approx(expected, rel=1e-12)
+
+
+def test_speaker_verdicts_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    (tmp_path / "a.txt").write_text("Paris\n\nMacron said the office was a mistake.\n", encoding="utf-8")
+    documents, _ = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+    text = store.document_text["a"]
+    monkeypatch.setattr(sentence_store, "SPEAKERS_REMEMBERED", 3)
+
+    assert store.speaks_in("Macron", text) and not store.speaks_in("Kishida", text)
+    for n in range(10):  # a stream of made-up names
+        assert not store.speaks_in(f"Nobody{n}", text)
+        assert len(store._speaks) <= 3
+    assert store.speaks_in("Macron", text)  # asked again after it was forgotten: the same verdict

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag.answer.answering import LLM_SYSTEM_PROMPT, REFUSAL
+from rag.answer.answering import REFUSAL, llm_system_prompt
 from rag.pipeline import RAG
 from rag.schema import AnswererError
 
@@ -76,7 +76,8 @@ def test_llm_answer_keeps_cited_sentences_and_renumbers_markers(rag: RAG, endpoi
     assert request["path"] == "/v1/chat/completions"
     assert request["auth"] == "Bearer k3y"
     assert request["model"] == "fake-model" and request["temperature"] == 0
-    assert request["messages"][0] == {"role": "system", "content": LLM_SYSTEM_PROMPT}
+    assert request["messages"][0] == {"role": "system", "content": llm_system_prompt("articles")}
+    assert "collection of articles" in request["messages"][0]["content"]
     user = request["messages"][1]["content"]
     assert user.startswith("Sources:\n[1] (") and user.endswith('Question: "Who opposed the Tokyo office?"')
     sources = user.split("\n")
@@ -88,6 +89,16 @@ def test_llm_saying_not_in_sources_is_a_refusal(rag: RAG, endpoint_factory):
     answer = _llm_rag(rag, endpoint.url).ask("Who opposed the Tokyo office?")
     assert answer.refused and answer.text == REFUSAL and answer.citations == ()
     assert answer.passages
+
+
+def test_the_llm_is_told_the_corpus_own_word_for_its_documents(rag: RAG, endpoint_factory):
+    endpoint = endpoint_factory(lambda messages: "NOT_IN_SOURCES")
+    wiki = RAG(rag.settings.replace(answerer="llm", llm_url=endpoint.url, llm_model="m", documents_noun="pages"),
+               rag.embedder)
+    answer = wiki.ask("Who opposed the Tokyo office?")
+    system = endpoint.requests[0]["messages"][0]["content"]
+    assert "collection of pages" in system and "article" not in system and "news" not in system
+    assert answer.refused and answer.text.startswith("The pages don't say.")
 
 
 def test_unanswerable_question_never_reaches_the_llm(rag: RAG, endpoint_factory):
