@@ -96,6 +96,14 @@ class SentenceStore:
                     headed[document.doc_id, paragraph.n] = section
         return [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
 
+    @cached_property
+    def paragraph_index(self) -> np.ndarray:
+        """Per sentence, a number its paragraph's sentences share with no other sentence: the learned answerer's
+        signals read a candidate's neighbours in its paragraph by it, for some forty candidates a question."""
+        numbered: dict[tuple[str, int], int] = {}
+        return np.array([numbered.setdefault((s.doc_id, s.paragraph), len(numbered)) for s in self.sentences],
+                        dtype=np.int64)
+
     @classmethod
     def from_index(cls, store: ChunkStore, documents: Mapping[str, Document],
                    thesaurus: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> SentenceStore:

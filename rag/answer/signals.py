@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -73,10 +74,12 @@ FURTHER_FEATURES = tuple(name for names in FURTHER_GROUPS.values() for name in n
 TYPED_KINDS = ("when", "how many", "how much", "how long", "how old", "where")
 BM25_K1 = 1.2
 BM25_B = 0.75
+SHARE_DIGITS = 12  # `_share`
 # Words that shape a question but say nothing about its subject.
 QUESTION_WORDS = frozenset(terms("who whom whose what which when where why how did does do is are was were "
                                  "say said tell about many much name according think thought believe feel "
                                  "opinion"))
+_COLUMN = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
 LIST_QUESTION = re.compile(r"^\s*who\b|\b(which|what)\s+(\w+\s+)?\w+s\b|\blist\b|\bname (all|the)\b", re.IGNORECASE)
 
 
@@ -115,89 +118,57 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     ids = sorted(chunk_of)
     if not ids:
         return Candidates((), np.zeros((0, len(SENTENCE_FEATURES))), (), weights, question, asked_for)
+    # Filled a column at a time, each term's postings met once: a question weighs some forty sentences, and
+    # a dictionary of signals per sentence made the answer stage cost a third of the query's encoding.
+    row_of = {sentence_id: row for row, sentence_id in enumerate(ids)}
+    id_array = np.array(ids)
+    features = np.zeros((len(ids), len(SENTENCE_FEATURES)))
+
+    def put(name: str, values: np.ndarray | Sequence[float]) -> None:
+        features[:, _COLUMN[name]] = values
+
     query = retrieval.query_vector
     chunk_ids = sorted(set(chunk_of.values()))
     chunk_cosine = dict(zip(chunk_ids, (float(c) for c in store.chunk_vectors(chunk_ids) @ query), strict=True))
-    cosines = store.vectors[ids] @ query
-    # The sentences beside each candidate in its paragraph: an answer often sits next to the sentence that
-    # names what was asked ("Northside is open Monday to Saturday. It opens late on Thursdays…").
-    beside = {i: [j for j in (i - 1, i + 1) if 0 <= j < len(store.sentences)
-                  and store.sentences[j].doc_id == store.sentences[i].doc_id
-                  and store.sentences[j].paragraph == store.sentences[i].paragraph] for i in ids}
-    beside_ids = sorted({j for near in beside.values() for j in near})
-    beside_cosine = dict(zip(beside_ids, (float(c) for c in store.vectors[beside_ids] @ query), strict=True)) \
-        if beside_ids else {}
+    put("cosine", store.vectors[ids] @ query)
+    put("passage_cosine", [chunk_cosine[chunk_of[i]] for i in ids])
+    put("beside_cosine", _beside_cosine(store, id_array, query))
+    question_terms = list(weights)
+    idf = np.array([weights[t] for t in question_terms])
     total = sum(weights.values()) or 1.0
-    context_total = sum(context.values()) or 1.0
-    holding = {t: store.postings.holding(t) for t in [*weights, *context]}
-    exactly = {t: store.postings.exactly(t) for t in weights}
-    in_scope = {t: store.scope_postings.holding(t) for t in weights}
-    names = {t for t in weights if t in store.name_terms}
-    typed_names = name_terms([reading.text, reading.context])
-    # A reader's word reaches the articles' through its neighbours, credited at their cosine; never a name.
-    alternatives = {t: [(n, c) for n, c in store.neighbours_of(t, t not in typed_names) if n not in weights]
-                    for t in weights if t not in names}
-    holding_alternative = {n: store.postings.holding(n) for close in alternatives.values() for n, _ in close}
-    about = frozenset(weights)
-    counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours_of(t))
+    held = _held(row_of, [store.postings.holding(t) for t in question_terms])
+    put("exact_overlap", _share(held @ idf, total))
+    put("bm25", _share(_bm25(store, ids, row_of, weights), total))
+    headings = store.heading_terms
+    put("heading_overlap", _share(np.array([[t in headings[i] for t in question_terms] for i in ids],
+                                           dtype=np.float64) @ idf, total))
+    credit = _credit(store, reading, row_of, weights, held)
+    put("overlap", _share(credit @ idf, total))
+    covered_all = _covered(question_terms, credit > 0)
+    if context:
+        context_idf = np.array(list(context.values()))
+        put("context_overlap", _share(_held(row_of, [store.postings.holding(t) for t in context]) @ context_idf,
+                                      sum(context.values()) or 1.0))
+    if asked_for.speaker:
+        _put_speaker(store, asked_for.speaker, ids, put)
     typed = asked_for.kind in TYPED_KINDS
-    speaking_in: dict[str, bool] = {}
-    speaking_here: dict[str, bool] = {}
-    rows, covered_all = [], []
-    for sentence_id, cosine in zip(ids, cosines, strict=True):
-        sentence = store.sentences[sentence_id]
-        # The quote a kind of fact is looked for in: read only for the questions that look for one.
-        span = store.span_text(sentence_id) if typed or asked_for.kind == "why" else ""
-        credit = {t: 1.0 if sentence_id in (in_scope if t in names else holding)[t]
-                  else max((c for n, c in alternatives.get(t, ()) if sentence_id in holding_alternative[n]),
-                           default=0.0)
-                  for t in weights}
-        exact = sum(w for t, w in weights.items() if sentence_id in holding[t]) / total
-        if asked_for.speaker:
-            if sentence.doc_id not in speaking_in:
-                speaking_in[sentence.doc_id] = store.speaks_in(asked_for.speaker, store.document_text[sentence.doc_id])
-            scope = store.scope_text[sentence_id]
-            if scope not in speaking_here:
-                speaking_here[scope] = store.speaks_in(asked_for.speaker, scope)
-        in_document = bool(asked_for.speaker) and speaking_in[sentence.doc_id]
-        here = bool(asked_for.speaker) and speaking_here[store.scope_text[sentence_id]]
-        holds_kind = typed and holds(asked_for.kind, span, asked_for.counted, about, counted_also)
-        repeated = bool(reading.earlier_answer) and sentence.clean in reading.earlier_answer
-        signals = {
-            "cosine": float(cosine),
-            "passage_cosine": chunk_cosine[chunk_of[sentence_id]],
-            "beside_cosine": max((beside_cosine[j] for j in beside[sentence_id]), default=0.0),
-            "bm25": _bm25(store, sentence_id, weights, exactly) / total,
-            "exact_overlap": exact,
-            "heading_overlap": sum(w for t, w in weights.items() if t in store.heading_terms[sentence_id]) / total,
-            "overlap": sum(weights[t] * c for t, c in credit.items()) / total,
-            "typed_holds": float(typed and holds_kind),
-            "typed_lacks": float(typed and not holds_kind),
-            "why_reason": float(asked_for.kind == "why" and gives_reason(span)),
-            "speaker_here": float(here),
-            "speaker_in_document": float(in_document),
-            "speaker_absent": float(bool(asked_for.speaker) and not in_document),
-            "context_overlap": sum(w for t, w in context.items() if sentence_id in holding[t]) / context_total,
-            "repeated": float(repeated and not reading.asks_again),
-            "repeated_asked_again": float(repeated and reading.asks_again),
-            "passage_rank": 1.0 / rank_of[sentence_id],
-            "first_in_paragraph": float(sentence_id == 0 or store.sentences[sentence_id - 1].paragraph
-                                        != sentence.paragraph or store.sentences[sentence_id - 1].doc_id
-                                        != sentence.doc_id),
-            "log_words": math.log1p(len(sentence.clean.split())),
-        }
-        rows.append(signals)
-        covered_all.append(frozenset(t for t, c in credit.items() if c > 0))
+    if typed or asked_for.kind == "why":
+        _put_kind(store, asked_for, frozenset(weights), ids, put)
+    if reading.earlier_answer:
+        repeated = np.array([store.sentences[i].clean in reading.earlier_answer for i in ids], dtype=np.float64)
+        put("repeated_asked_again" if reading.asks_again else "repeated", repeated)
+    put("passage_rank", [1.0 / rank_of[i] for i in ids])
+    put("first_in_paragraph", ~_in_paragraph(store, id_array, -1))
+    put("log_words", [math.log1p(len(store.sentences[i].clean.split())) for i in ids])
     for name in ("cosine", "passage_cosine", "bm25", "overlap"):
-        best = max(row[name] for row in rows)
-        for row in rows:
-            row[f"{name}_gap"] = row[name] - best
+        values = features[:, _COLUMN[name]]
+        put(f"{name}_gap", values - values.max())
     for name in ("cosine", "bm25", "overlap"):
-        order = sorted(range(len(rows)), key=lambda i: -rows[i][name])
-        for rank, i in enumerate(order, start=1):
-            rows[i][f"{name}_rank"] = 1.0 / rank
-    features = np.array([[row[name] for name in SENTENCE_FEATURES] for row in rows], dtype=np.float64)
-    return Candidates(tuple(ids), features, tuple(covered_all), weights, question, asked_for)
+        order = np.argsort(-features[:, _COLUMN[name]], kind="stable")
+        ranks = np.empty(len(ids))
+        ranks[order] = 1.0 / np.arange(1, len(ids) + 1)
+        put(f"{name}_rank", ranks)
+    return Candidates(tuple(ids), features, covered_all, weights, question, asked_for)
 
 
 def _question_signals(store: SentenceStore, reading: Reading, weights: dict[str, float],
@@ -211,21 +182,111 @@ def _question_signals(store: SentenceStore, reading: Reading, weights: dict[str,
             "listing": float(bool(LIST_QUESTION.search(reading.text)))}
 
 
-def _bm25(store: SentenceStore, sentence_id: int, weights: dict[str, float],
-          exactly: dict[str, frozenset[int]]) -> float:
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * store.term_count[sentence_id] / store.mean_terms)
-    total = 0.0
-    for t, idf in weights.items():
-        if sentence_id in exactly[t]:
-            count = store.repeats.get((sentence_id, t), 1)
-            total += idf * count * (BM25_K1 + 1) / (count + norm)
-    return total
+def _share(weighed: np.ndarray, total: float) -> np.ndarray:
+    """`weighed` as a share of `total`, rounded: sentences that hold the same words then tie exactly, whatever
+    order their weights were summed in, and a rank signal puts the earlier sentence first."""
+    return np.round(weighed / total, SHARE_DIGITS)
+
+
+def _held(row_of: dict[int, int], postings: Sequence[frozenset[int]]) -> np.ndarray:
+    """(candidates, terms): 1 where the candidate sentence holds the term."""
+    held = np.zeros((len(row_of), len(postings)))
+    for j, holding in enumerate(postings):
+        held[_rows(row_of, holding), j] = 1.0
+    return held
+
+
+def _rows(row_of: dict[int, int], holding: frozenset[int]) -> list[int]:
+    """The rows of the candidates in `holding`, met from the smaller side: a common word's postings in a large
+    wiki hold millions of sentences."""
+    if len(holding) < len(row_of):
+        return [row_of[i] for i in holding if i in row_of]
+    return [row for i, row in row_of.items() if i in holding]
+
+
+def _covered(question_terms: Sequence[str], held: np.ndarray) -> tuple[frozenset[str], ...]:
+    """The terms each row holds, as sets; most rows hold one of a few patterns, each made into a set once."""
+    patterns = [tuple(row) for row in held.tolist()]
+    as_set = {pattern: frozenset(compress(question_terms, pattern)) for pattern in set(patterns)}
+    return tuple(as_set[pattern] for pattern in patterns)
+
+
+def _beside_cosine(store: SentenceStore, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The best cosine of the sentences beside each candidate in its paragraph (0 when it stands alone): an answer
+    often sits next to the sentence that names what was asked ("Northside is open Monday to Saturday. It opens
+    late on Thursdays…")."""
+    before, after = _in_paragraph(store, ids, -1), _in_paragraph(store, ids, 1)
+    last = len(store.sentences) - 1
+    cosine_before = np.where(before, store.vectors[np.maximum(ids - 1, 0)] @ query, -np.inf)
+    cosine_after = np.where(after, store.vectors[np.minimum(ids + 1, last)] @ query, -np.inf)
+    return np.where(before | after, np.maximum(cosine_before, cosine_after), 0.0)
+
+
+def _in_paragraph(store: SentenceStore, ids: np.ndarray, step: int) -> np.ndarray:
+    """Whether the sentence `step` away from each of `ids` is in the same paragraph."""
+    paragraph = store.paragraph_index
+    near = np.minimum(np.maximum(ids + step, 0), len(paragraph) - 1)
+    return (near != ids) & (paragraph[near] == paragraph[ids])
+
+
+def _bm25(store: SentenceStore, ids: Sequence[int], row_of: dict[int, int], weights: dict[str, float]) -> np.ndarray:
+    counts = np.zeros((len(ids), len(weights)))
+    for j, t in enumerate(weights):
+        for i in store.postings.exactly(t) & row_of.keys():
+            counts[row_of[i], j] = store.repeats.get((i, t), 1)
+    lengths = np.array([store.term_count[i] for i in ids], dtype=np.float64)
+    norm = (BM25_K1 * (1 - BM25_B + BM25_B * lengths / store.mean_terms))[:, None]
+    scores = np.where(counts > 0, counts * (BM25_K1 + 1) / (counts + norm), 0.0)
+    return scores @ np.array(list(weights.values()))
+
+
+def _credit(store: SentenceStore, reading: Reading, row_of: dict[int, int], weights: dict[str, float],
+            held: np.ndarray) -> np.ndarray:
+    """(candidates, terms): 1 where the sentence holds the term (a name: in its scope, where quotes are
+    attributed), else the best cosine of a neighbour of the term it holds: a reader's word reaches the
+    articles' through its neighbours, credited at their cosine; never a name."""
+    credit = held.copy()
+    typed_names = name_terms([reading.text, reading.context])
+    for j, t in enumerate(weights):
+        if t in store.name_terms:
+            credit[:, j] = _held(row_of, [store.scope_postings.holding(t)])[:, 0]
+            continue
+        best: dict[int, float] = {}
+        for neighbour, cosine in store.neighbours_of(t, t not in typed_names):
+            if neighbour not in weights:
+                for row in _rows(row_of, store.postings.holding(neighbour)):
+                    best[row] = max(best.get(row, cosine), cosine)
+        for row, cosine in best.items():
+            if not held[row, j]:
+                credit[row, j] = cosine
+    return credit
+
+
+def _put_speaker(store: SentenceStore, speaker: str, ids: Sequence[int],
+                 put: Callable[[str, Sequence[float]], None]) -> None:
+    in_document = [store.speaks_in(speaker, store.document_text[store.sentences[i].doc_id]) for i in ids]
+    put("speaker_here", [float(store.speaks_in(speaker, store.scope_text[i])) for i in ids])
+    put("speaker_in_document", [float(found) for found in in_document])
+    put("speaker_absent", [float(not found) for found in in_document])
+
+
+def _put_kind(store: SentenceStore, asked_for: Asked, about: frozenset[str], ids: Sequence[int],
+              put: Callable[[str, Sequence[float]], None]) -> None:
+    """Whether each sentence's quote holds the kind of fact asked, or gives a reason for a "why"."""
+    spans = [store.span_text(i) for i in ids]
+    if asked_for.kind == "why":
+        put("why_reason", [float(gives_reason(span)) for span in spans])
+        return
+    counted_also = frozenset(n for t in terms(asked_for.counted) for n, _ in store.neighbours_of(t))
+    found = [holds(asked_for.kind, span, asked_for.counted, about, counted_also) for span in spans]
+    put("typed_holds", [float(f) for f in found])
+    put("typed_lacks", [float(not f) for f in found])
 
 
 def answer_signals(candidates: Candidates, order: Sequence[int], logits: np.ndarray,
                    follow_up: bool) -> dict[str, float]:
     """The signals for answering at all, given the sentence model's `logits` and the `order` it ranks them in."""
-    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    column = _COLUMN
     best = candidates.features[order[0]]
     return {
         "best_logit": float(logits[order[0]]),
@@ -244,7 +305,7 @@ def answer_signals(candidates: Candidates, order: Sequence[int], logits: np.ndar
 def further_signals(store: SentenceStore, candidates: Candidates, row: int, chosen: Sequence[int],
                     logits: np.ndarray, covered: frozenset[str]) -> dict[str, float]:
     """The signals for adding the sentence at `row` to the `chosen` rows, which cover the terms `covered`."""
-    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    column = _COLUMN
     sentence_id = candidates.sentence_ids[row]
     chosen_ids = [candidates.sentence_ids[r] for r in chosen]
     total = sum(candidates.weights.values()) or 1.0

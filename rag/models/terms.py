@@ -106,6 +106,7 @@ def word_terms(word: str) -> tuple[str, ...]:
 
 
 PREFIX_MIN = 5
+FAMILIES_REMEMBERED = 8192  # terms whose word family `TermPostings.holding` keeps
 
 
 def same_word_family(a: str, b: str) -> bool:
@@ -146,10 +147,21 @@ class TermPostings:
                 postings.setdefault(term, set()).add(unit)
         self._postings = {term: frozenset(units) for term, units in postings.items()}
         self._vocabulary = sorted(self._postings)
+        self._families: dict[str, tuple[str, ...]] = {}
 
     def holding(self, term: str) -> frozenset[int]:
         """Units that contain `term` or a word of its family."""
-        return frozenset().union(*(self._postings[t] for t in family_in(term, self._vocabulary)))
+        family = self._families.get(term)
+        if family is None:
+            # Remembered, a question's terms being looked up once per signal; bounded, so a stream of made-up
+            # words cannot grow it. The family, not its postings: a common word's postings in a large wiki
+            # are millions of units, and a word alone in its family is given its own set, not a copy.
+            if len(self._families) >= FAMILIES_REMEMBERED:
+                self._families.clear()
+            family = self._families[term] = tuple(family_in(term, self._vocabulary))
+        if len(family) == 1:
+            return self._postings[family[0]]
+        return frozenset().union(*(self._postings[t] for t in family))
 
     def exactly(self, term: str) -> frozenset[int]:
         """Units that contain `term` itself."""

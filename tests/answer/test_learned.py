@@ -17,9 +17,10 @@ from rag.config import PROJECT_ROOT, Settings
 from rag.evaluation.training import file_digest
 from rag.ingest.chunking import split_documents_into_sentences
 from rag.ingest.corpus import load_corpus
-from rag.models.terms import terms
+from rag.models import terms as terms_module
+from rag.models.terms import TermPostings, terms
 from rag.pipeline import RAG
-from rag.schema import ConfigError
+from rag.schema import ConfigError, Turn
 from tests.conftest import DATA
 
 
@@ -38,6 +39,61 @@ def test_learned_answers_cite_exact_ranges_of_the_raw_files(learned: RAG, questi
         raw = learned.documents[citation.doc_id].raw
         assert raw[citation.start:citation.end] == citation.text
         assert f"[{citation.n}]" in answer.text
+
+
+@pytest.mark.parametrize(("question", "history"), [
+    ("Who opposed the Tokyo office?", ()),
+    ("What did China say about the office?", ()),
+    ("Why did they oppose it?", (Turn("Who opposed the Tokyo office?"),)),
+])
+def test_the_signals_are_what_their_plain_definitions_give_sentence_by_sentence(learned: RAG, question: str,
+                                                                                history: tuple[Turn, ...]):
+    # The signals are filled a column at a time (rag/answer/signals.py); each must still say, of each sentence,
+    # what its one-sentence definition says.
+    ranked, store = learned.ranked(question, history)
+    found = ranked.candidates
+    column = {name: found.features[:, i] for i, name in enumerate(signals.SENTENCE_FEATURES)}
+    total = sum(found.weights.values())
+    cosine_of = dict(zip(found.sentence_ids, column["cosine"], strict=True))
+    assert len(found.sentence_ids) > 10
+    for row, i in enumerate(found.sentence_ids):
+        sentence = store.sentences[i]
+        held = {t for t in found.weights if i in store.postings.holding(t)}
+        assert column["exact_overlap"][row] == pytest.approx(sum(found.weights[t] for t in held) / total)
+        assert held <= found.covered[row]
+        headed = {t for t in found.weights if t in store.heading_terms[i]}
+        assert column["heading_overlap"][row] == pytest.approx(sum(found.weights[t] for t in headed) / total)
+        paragraph = (sentence.doc_id, sentence.paragraph)
+        beside = [j for j in (i - 1, i + 1) if 0 <= j < len(store.sentences)
+                  and (store.sentences[j].doc_id, store.sentences[j].paragraph) == paragraph]
+        assert column["first_in_paragraph"][row] == float(i - 1 not in beside)
+        if all(j in cosine_of for j in beside):
+            assert column["beside_cosine"][row] == pytest.approx(max((cosine_of[j] for j in beside), default=0.0),
+                                                                 abs=1e-6)
+    for name in ("cosine", "bm25", "overlap"):
+        assert column[f"{name}_gap"] == pytest.approx(column[name] - column[name].max())
+        order = sorted(range(len(found.sentence_ids)), key=lambda r: -column[name][r])  # ties: the earlier first
+        assert [column[f"{name}_rank"][r] for r in order] == [1 / n for n in range(1, len(order) + 1)]
+    assert column["context_overlap"].any() == bool(history)
+
+
+def test_sentences_holding_the_same_words_tie_exactly_whatever_order_their_weights_were_summed_in():
+    weights = np.array([0.1, 0.2, 0.3])
+    one_way, other_way = weights @ np.array([1.0, 1.0, 1.0]), weights[::-1].sum()
+    assert one_way != other_way  # 0.6000000000000001 and 0.6
+    assert signals._share(np.array([one_way]), 0.7) == signals._share(np.array([other_way]), 0.7)
+
+
+def test_a_word_family_is_remembered_within_a_bound_and_a_lone_word_gets_its_own_postings(
+        monkeypatch: pytest.MonkeyPatch):
+    postings = TermPostings([frozenset({"oppos", "offic"}), frozenset({"opposit"}), frozenset({"tokyo"})])
+    monkeypatch.setattr(terms_module, "FAMILIES_REMEMBERED", 2)
+
+    assert postings.holding("oppos") == {0, 1}  # "opposed" finds "opposition"
+    assert postings.holding("tokyo") is postings.exactly("tokyo")  # no copy of a lone word's postings
+    assert postings.holding("vienna") == frozenset()
+    assert len(postings._families) <= 2
+    assert postings.holding("oppos") == {0, 1}
 
 
 @pytest.mark.parametrize("question", ["a", "?!?!", "🙂🙂🙂"])
@@ -151,15 +207,17 @@ def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_
     store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
                           {d.doc_id: d for d in documents}, {})
     weights = {t: store.idf.get(t, store.unseen_idf) for t in terms("fines children charge library")}
-    exactly = {t: store.postings.exactly(t) for t in weights}
     assert max(store.repeats.values()) >= 4  # "fines" four times over in the first sentence
+    ids = list(range(len(sentences)))
+
+    scores = signals._bm25(store, ids, {i: i for i in ids}, weights)
 
     for sentence_id, sentence in enumerate(sentences):
         counts = Counter(terms(sentence.clean))
         norm = signals.BM25_K1 * (1 - signals.BM25_B + signals.BM25_B * sum(counts.values()) / store.mean_terms)
         expected = sum(idf * counts[t] * (signals.BM25_K1 + 1) / (counts[t] + norm)
                        for t, idf in weights.items() if counts[t])
-        assert signals._bm25(store, sentence_id, weights, exactly) == pytest.approx(expected, rel=1e-12)
+        assert scores[sentence_id] == pytest.approx(expected, rel=1e-12)
 
 
 def test_speaker_verdicts_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
