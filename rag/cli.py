@@ -80,16 +80,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=cmd_eval)
 
     train = commands.add_parser("train", help="fit the answerer's model to labeled question files")
-    train.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl",
-                       help="labeled question files (docs/EVAL.md); one beside a corpus/ folder is asked of that corpus")
+    train.add_argument("questions", nargs="*", metavar="QUESTIONS.jsonl",
+                       help="labeled question files (docs/EVAL.md); one beside a corpus/ folder is asked of that "
+                            "corpus, any other of --corpus")
+    _add_questions_of(train)
     train.add_argument("--out", required=True, metavar="FILE.json", help="where to write the model (JSON)")
     train.add_argument("--if-stale", action="store_true",
                        help="fit only when FILE.json was not fitted on these files as they are, by this code")
     train.set_defaults(run=cmd_train)
 
     crossval = commands.add_parser("crossval", help="leave-one-set-out cross-validation of the answerer")
-    crossval.add_argument("questions", nargs="+", metavar="QUESTIONS.jsonl",
+    crossval.add_argument("questions", nargs="*", metavar="QUESTIONS.jsonl",
                           help="labeled question files, two or more; each is answered by a model fitted on the others")
+    _add_questions_of(crossval)
     crossval.add_argument("--pool", action="append", default=[], metavar="NAME=SET,SET",
                           help="also print the figures of these sets' questions together; repeatable")
     crossval.add_argument("--min", action="append", default=[], metavar="SET.METRIC=VALUE",
@@ -279,7 +282,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.crossval import Workbench
 
-    sets = _labeled_sets(args.questions)
+    sets = _labeled_sets(args)
     out = Path(args.out)
     if args.if_stale and out.exists():
         from rag.answer.learned import load_model
@@ -303,10 +306,27 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _labeled_sets(paths: Sequence[str]) -> list:
+def _add_questions_of(command: argparse.ArgumentParser) -> None:
+    # Two values, not FILE=DIR: the shell expands a leading ~ in each, and a wiki's own questions can be fitted
+    # together with the project's sets, each asked of its own corpus.
+    command.add_argument("--questions-of", action="append", nargs=2, default=[],
+                         metavar=("CORPUS_DIR", "QUESTIONS.jsonl"),
+                         help="a labeled question file about the pages of CORPUS_DIR; repeatable")
+
+
+def _labeled_sets(args: argparse.Namespace) -> list:
     from rag.evaluation.crossval import labeled_set
 
-    sets = [labeled_set(Path(p)) for p in paths]
+    sets = []
+    for corpus, path in args.questions_of:
+        corpus_dir = Path(corpus).expanduser()
+        if not corpus_dir.is_dir():
+            raise QuestionFileError(f"--questions-of {corpus} {path}: {corpus} is not a folder of pages")
+        sets.append(labeled_set(Path(path).expanduser(), corpus_dir.resolve()))
+    sets += [labeled_set(Path(p)) for p in args.questions]
+    if not sets:
+        raise QuestionFileError("give a labeled question file: QUESTIONS.jsonl, or --questions-of CORPUS_DIR "
+                                "QUESTIONS.jsonl for one about another folder of pages")
     names = Counter(s.name for s in sets)
     twice = [name for name, n in names.items() if n > 1]
     if twice:
@@ -318,7 +338,7 @@ def cmd_crossval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.learned import load_model
     from rag.evaluation.crossval import Workbench, ablation, cross_validate, figures, pooled, table
 
-    sets = _labeled_sets(args.questions)
+    sets = _labeled_sets(args)
     if len(sets) < 2:
         print("error: cross-validation needs two or more question files; each is answered by a model fitted "
               "on the others", file=sys.stderr)

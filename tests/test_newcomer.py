@@ -8,6 +8,7 @@ serves the copy's articles and watches their index as `serve` does, looking twen
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -168,6 +169,64 @@ def serve_until_asked(command: str, clone: Path, env: dict[str, str], port: int)
         process.wait(timeout=30)
         reader.join(timeout=5)
     return lines
+
+
+# --- the learned answerer fitted to a wiki's own questions, as the README's train commands say
+
+MY_QUESTIONS = [
+    {"id": "w1", "question": "How much paid leave does an employee get?", "answers": [["25 days"]],
+     "evidence": [{"doc": "policies/leave", "quote": "Every employee gets 25 days of paid leave a year."}],
+     "answerable": True},
+    {"id": "w2", "question": "What do new engineers get on day one?", "answers": [["a laptop"]],
+     "evidence": [{"doc": "handbook", "quote": "New engineers get a laptop on their first day."}], "answerable": True},
+    {"id": "w3", "question": "Is there a gym in the office?", "answers": [], "evidence": [], "answerable": False},
+]
+
+
+def train_commands() -> list[str]:
+    """The README's commands for fitting the learned answerer to one's own wiki (continued lines joined)."""
+    match = re.search(r"<!-- train commands:[^>]*-->\s*```sh\n(.*?)```", section("A learned answerer"), flags=re.DOTALL)
+    assert match, "the learned answerer's section has no '<!-- train commands: … -->' sh block"
+    lines = match.group(1).replace("\\\n", " ").splitlines()
+    return [" ".join(line.split()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_readme_train_command_fits_a_wiki_and_the_project_sets_each_against_its_own_pages(
+        clone: Path, home: Path, settings: Settings, embedder: Embedder) -> None:
+    shutil.copytree(PROJECT_ROOT / "tests" / "data", clone / "tests" / "data")  # the wiki sets' built indexes too
+    (clone / "my-questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in MY_QUESTIONS), encoding="utf-8")
+    train, serve = train_commands()
+    assert " train " in train and " serve " in serve
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")}, "HOME": str(home)}
+
+    run = subprocess.run(["bash", "-c", train], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 0, run.stderr
+    project_sets = len(list((clone / "tests" / "data").glob("*.jsonl"))) + 2  # and the two wikis' questions.jsonl
+    fitted = json.loads((home / "my-wiki-model.json").read_text(encoding="utf-8"))
+    assert [t["path"] for t in fitted["trained_on"]][0] == "my-questions.jsonl"
+    assert [t["questions"] for t in fitted["trained_on"]][0] == 3 and len(fitted["trained_on"]) == 1 + project_sets
+    assert run.stdout.startswith(f"fitted  {home / 'my-wiki-model.json'} on ")
+    # The wiki's index is where `rag --corpus ~/my-wiki index` builds it, so serving it embeds nothing again.
+    wiki_index, = (clone / "indexes").glob("my-wiki-*")
+    # What the README's serve command answers with: the fitted model over the wiki's pages.
+    wiki = settings.replace(corpus_dir=home / "my-wiki", index_dir=wiki_index, answerer="learned",
+                            answerer_model=str(home / "my-wiki-model.json"), documents_noun="pages")
+    with RAG(wiki, embedder) as rag:
+        answer = rag.ask("How many days off a year do I get?")
+        refusal = rag.ask("Who is the mayor of Tokyo?")
+    raw = (home / "my-wiki" / "policies" / "leave.html").read_text(encoding="utf-8")
+    assert [(c.doc_id, raw[c.start:c.end] == c.text) for c in answer.citations][:1] == [("policies/leave", True)]
+    assert refusal.refused and refusal.text.startswith("The pages don't")
+
+
+def test_questions_of_a_folder_that_is_not_there_or_of_nothing_are_told_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "model.json")
+    assert "nowhere is not a folder of pages" in cli_errors(
+        ["train", "--questions-of", str(tmp_path / "nowhere"), "q.jsonl", "--out", out], capsys)
+    assert "give a labeled question file" in cli_errors(["train", "--out", out], capsys)
+    assert not (tmp_path / "model.json").exists()
 
 
 # --- docs that ship with the code

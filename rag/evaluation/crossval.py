@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rag.answer.learned import LearnedModel, TrainedOn
 from rag.answer.signals import ANSWER_GROUPS, FURTHER_GROUPS, SENTENCE_GROUPS
-from rag.config import Settings
+from rag.config import Settings, default_index_dir
 from rag.evaluation.metrics import aggregate
 from rag.evaluation.questions import Question, load_questions
 from rag.evaluation.results import Report
@@ -36,12 +36,19 @@ class LabeledSet:
     name: str  # the file's stem; for a file named questions.jsonl, its folder's name
     path: Path
     corpus_dir: Path | None  # None: the configured corpus
+    index_dir: Path | None = None  # with corpus_dir: where that corpus's index is built
 
 
-def labeled_set(path: Path) -> LabeledSet:
-    beside = path.parent / "corpus"
+def labeled_set(path: Path, corpus_dir: Path | None = None) -> LabeledSet:
+    """A question file asked of `corpus_dir` when given (its index where `rag --corpus DIR index` builds it), else
+    of the `corpus/` folder beside it (its index in `index/` beside it), else of the configured corpus."""
     name = path.parent.name if path.stem == "questions" else path.stem
-    return LabeledSet(name, path, beside if beside.is_dir() else None)
+    if corpus_dir is not None:
+        return LabeledSet(name, path, corpus_dir, default_index_dir(corpus_dir))
+    beside = path.parent / "corpus"
+    if beside.is_dir():
+        return LabeledSet(name, path, beside, path.parent / "index")
+    return LabeledSet(name, path, None)
 
 
 class Workbench:
@@ -59,7 +66,7 @@ class Workbench:
         if labeled.corpus_dir not in self._rags:
             settings = self.settings.replace(answerer="learned")
             if labeled.corpus_dir is not None:
-                settings = settings.replace(corpus_dir=labeled.corpus_dir, index_dir=labeled.path.parent / "index")
+                settings = settings.replace(corpus_dir=labeled.corpus_dir, index_dir=labeled.index_dir)
             report = ensure_index(settings, self.embedder, progress=self.progress)
             self._rags[labeled.corpus_dir] = RAG(settings, self.embedder, report.documents, model=PLAIN_SUM)
         return self._rags[labeled.corpus_dir]
