@@ -36,7 +36,8 @@ QUESTION_SETS = (("dev", DEV_QUESTIONS),
 # fitted on the others (a set beside a `corpus/` folder is asked of those pages).
 LABELED_SETS = tuple(PROJECT_ROOT / "tests" / "data" / name for name in (
     "dev.jsonl", "heldout.jsonl", "dev-readers.jsonl", "own-readers.jsonl", "tune-readers.jsonl",
-    "fresh-readers.jsonl", "train-readers.jsonl", "wiki-train/questions.jsonl", "wiki-council/questions.jsonl"))
+    "fresh-readers.jsonl", "train-readers.jsonl", "wiki-train/questions.jsonl", "wiki-council/questions.jsonl",
+    "wiki-handbook/questions.jsonl"))
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,8 @@ def test_the_readme_train_command_fits_a_wiki_and_the_project_sets_each_against_
     run = subprocess.run(["bash", "-c", train], cwd=clone, env=env, capture_output=True, text=True, timeout=300)
 
     assert run.returncode == 0, run.stderr
-    project_sets = len(list((clone / "tests" / "data").glob("*.jsonl"))) + 2  # and the two wikis' questions.jsonl
+    data = clone / "tests" / "data"
+    project_sets = len([*data.glob("*.jsonl"), *data.glob("*/questions.jsonl")])
     fitted = json.loads((home / "my-wiki-model.json").read_text(encoding="utf-8"))
     assert [t["path"] for t in fitted["trained_on"]][0] == "my-questions.jsonl"
     assert [t["questions"] for t in fitted["trained_on"]][0] == 3 and len(fitted["trained_on"]) == 1 + project_sets

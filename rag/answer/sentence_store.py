@@ -24,8 +24,9 @@ from rag.answer.attribution import scope_starts
 from rag.index.chunk_store import ChunkStore
 from rag.models.terms import TermPostings, name_terms, terms, word_terms
 from rag.models.vocabulary import NEIGHBOURS_PER_TERM
-from rag.schema import Document, Sentence
+from rag.schema import Document, Paragraph, Sentence
 
+TABLE_CELLS = " | "  # how the page readers join a table row's cells (`rag.ingest.html_page`, `markdown_page`)
 SPEAKERS_REMEMBERED = 4096  # (speaker, text) verdicts kept (`SentenceStore.speaks_in`)
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 
@@ -97,6 +98,20 @@ class SentenceStore:
         return [headed.get((s.doc_id, s.paragraph), frozenset()) for s in self.sentences]
 
     @cached_property
+    def table_header(self) -> np.ndarray:
+        """Per sentence, whether it is a table's first row: the row that names the columns ("Week starting |
+        Primary | Secondary") shares the words of questions about the table and answers none of them."""
+        first_rows: set[tuple[str, int]] = set()
+        for document in self.documents.values():
+            in_table = False
+            for paragraph in document.paragraphs:
+                is_row = paragraph.kind == "body" and _is_table_row(document.raw, paragraph)
+                if is_row and not in_table:
+                    first_rows.add((document.doc_id, paragraph.n))
+                in_table = is_row if paragraph.kind != "boilerplate" else in_table
+        return np.array([(s.doc_id, s.paragraph) in first_rows for s in self.sentences], dtype=bool)
+
+    @cached_property
     def paragraph_index(self) -> np.ndarray:
         """Per sentence, a number its paragraph's sentences share with no other sentence: the learned answerer's
         signals read a candidate's neighbours in its paragraph by it, for some forty candidates a question."""
@@ -153,3 +168,12 @@ class SentenceStore:
 
     def span_text(self, sentence_id: int) -> str:
         return " ".join(self.sentences[i].clean for i in self.span_ids(sentence_id))
+
+
+def _is_table_row(raw: str, paragraph: Paragraph) -> bool:
+    """Whether the page readers made `paragraph` of a table row's cells, which they join with " | ": the raw text
+    holds HTML cell tags, or is a Markdown line opening with a pipe. A pipe in prose is neither."""
+    if TABLE_CELLS not in (paragraph.clean or paragraph.text):
+        return False
+    line_start = raw.rfind("\n", 0, paragraph.start) + 1
+    return "</t" in paragraph.text or raw[line_start:paragraph.start].strip().startswith("|")

@@ -45,6 +45,7 @@ SENTENCE_GROUPS: dict[str, tuple[str, ...]] = {
     "speaker": ("speaker_here", "speaker_in_document", "speaker_absent"),
     "follow_up": ("context_overlap", "repeated", "repeated_asked_again"),
     "position": ("passage_rank", "first_in_paragraph", "log_words"),
+    "layout": ("table_header",),
 }
 SENTENCE_FEATURES = tuple(name for names in SENTENCE_GROUPS.values() for name in names)
 
@@ -160,6 +161,7 @@ def candidates(store: SentenceStore, reading: Reading, retrieval: Retrieval, ask
     put("passage_rank", [1.0 / rank_of[i] for i in ids])
     put("first_in_paragraph", ~_in_paragraph(store, id_array, -1))
     put("log_words", [math.log1p(len(store.sentences[i].clean.split())) for i in ids])
+    put("table_header", store.table_header[id_array])
     for name in ("cosine", "passage_cosine", "bm25", "overlap"):
         values = features[:, _COLUMN[name]]
         put(f"{name}_gap", values - values.max())

@@ -67,6 +67,7 @@ def test_the_signals_are_what_their_plain_definitions_give_sentence_by_sentence(
         beside = [j for j in (i - 1, i + 1) if 0 <= j < len(store.sentences)
                   and (store.sentences[j].doc_id, store.sentences[j].paragraph) == paragraph]
         assert column["first_in_paragraph"][row] == float(i - 1 not in beside)
+        assert column["table_header"][row] == float(store.table_header[i])
         if all(j in cosine_of for j in beside):
             assert column["beside_cosine"][row] == pytest.approx(max((cosine_of[j] for j in beside), default=0.0),
                                                                  abs=1e-6)
@@ -194,6 +195,28 @@ def test_a_sentence_is_headed_by_its_page_title_and_its_section_heading(tmp_path
     assert headed["Membership is free for residents."] == frozenset(terms("Lending rules"))
     row = next(text for text in headed if "DVDs" in text)
     assert headed[row] == frozenset(terms("Lending rules Loan periods"))
+
+
+def test_a_tables_first_row_is_its_header_in_every_page_format_and_no_other_row_or_prose_is(tmp_path: Path):
+    # "Week starting | Primary | Secondary" shares the words of a question about the rota and answers none of it:
+    # the learned answerer's table_header signal lets the fit learn so (rag/answer/signals.py).
+    (tmp_path / "rota.md").write_text(
+        "# On call\n\nThe rota changes on Mondays | swaps go through Rosterly.\n\n| Week starting | Primary | Secondary |\n|---|---|---|\n"
+        "| 14 April | Lena Pryce | Femi Adeyoola |\n| 21 April | Femi Adeyoola | Lena Pryce |\n\n## Pay\n\n"
+        "| Shift | Allowance |\n|---|---|\n| Weekend day | £60 |\n", encoding="utf-8")
+    (tmp_path / "hours.html").write_text(
+        "<html><head><title>Hours</title></head><body><h1>Hours</h1><p>Doors open early, and a | in prose is "
+        "no table.</p><table><tr><th>Area</th><th>Weekdays</th></tr><tr><td>Workshop</td><td>07:30 to 19:00</td>"
+        "</tr></table></body></html>\n", encoding="utf-8")
+    documents, skipped = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+
+    headers = sorted(s.clean for s, first in zip(sentences, store.table_header, strict=True) if first)
+    assert skipped == []
+    assert headers == ["Area | Weekdays", "Shift | Allowance", "Week starting | Primary | Secondary"]
+    assert len(sentences) > len(headers) + 4  # the rows and the prose are there, and none of them is a header
 
 
 def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_path: Path):
