@@ -93,10 +93,13 @@ def mentioned_names(store: SentenceStore, question: str) -> list[str]:
     """The question's names that the articles also use, as the articles write them ("Vasily Kashin")."""
     names: list[str] = []
     run: list[str] = []
-    # A reader typing in lower case still names things; one who capitalises names only those.
+    # A reader typing in lower case still names things; one who capitalises names only those. In lower case, a
+    # word is a name only where the pages write it as one wherever it stands: "do" is no name for the pages'
+    # one "Do Not Disturb".
     typed_case = question != question.lower()
+    known = store.names if typed_case else store.name_words
     for word in [*_WORD.findall(question), ""]:
-        written = store.names.get(word.lower().removesuffix("'s").removesuffix("’s"))
+        written = known.get(word.lower().removesuffix("'s").removesuffix("’s"))
         if written and (word[:1].isupper() or not typed_case):
             run.append(written)
             continue

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rag.answer import sentence_store, signals
+from rag.answer.answering import mentioned_names
 from rag.answer.learned import PACKAGED_MODEL, LearnedModel, load_model
 from rag.answer.sentence_store import SentenceStore
 from rag.cli import main
@@ -217,6 +218,24 @@ def test_a_tables_first_row_is_its_header_in_every_page_format_and_no_other_row_
     assert skipped == []
     assert headers == ["Area | Weekdays", "Shift | Allowance", "Week starting | Primary | Secondary"]
     assert len(sentences) > len(headers) + 4  # the rows and the prose are there, and none of them is a header
+
+
+def test_a_refusal_to_a_lower_case_question_names_only_what_the_pages_always_write_as_a_name(tmp_path: Path):
+    # Both answerers' refusals say what the pages do mention ("The pages mention Vaultkeep but don't say how
+    # long"); one "Do Not Disturb" must not make the reader's "do" a thing the pages mention.
+    (tmp_path / "security.md").write_text(
+        "# Security\n\nEvery account is kept in Vaultkeep. Ask for a Vaultkeep seat on day one.\n\n"
+        "Phones ring through Do Not Disturb. We do not expire passwords, and we do not share them.\n",
+        encoding="utf-8")
+    documents, _ = load_corpus(tmp_path)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+
+    assert mentioned_names(store, "how long do passwords in vaultkeep have to be") == ["Vaultkeep"]
+    # A reader who capitalises names the ones they capitalise, as the pages write them.
+    assert mentioned_names(store, "How long do passwords in Vaultkeep have to be?") == ["Vaultkeep"]
+    assert mentioned_names(store, "Does Do Not Disturb let the pager ring?") == ["Do Not Disturb"]
 
 
 def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_path: Path):
