@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.printable import printable, printable_logs
-from rag.schema import Answer, QuestionFileError, RagError
+from rag.schema import Answer, ConfigError, QuestionFileError, RagError
 
 EXIT_ERROR = 2
 LISTED_DOCUMENTS = 20  # `index` names each page it read up to this many; a wiki gets one line of counts
@@ -283,7 +283,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.crossval import Workbench
 
     sets = _labeled_sets(args)
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
+    # Told before the fit, which takes a while, rather than after it.
+    if out.is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give the model a file name, e.g. {out / 'model.json'}")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ConfigError(f"--out {args.out}: {out.parent} is a file, not a folder")
     if args.if_stale and out.exists():
         from rag.answer.learned import load_model
         from rag.evaluation.training import is_current

@@ -221,13 +221,21 @@ def test_the_readme_train_command_fits_a_wiki_and_the_project_sets_each_against_
     assert refusal.refused and refusal.text.startswith("The pages don't")
 
 
-def test_questions_of_a_folder_that_is_not_there_or_of_nothing_are_told_in_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_tells_each_mistake_in_one_line_and_writes_nothing(
+        settings: Settings, session_build: object, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = str(tmp_path / "model.json")
+    common = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), "train"]
+    dev = str(PROJECT_ROOT / "tests" / "data" / "dev.jsonl")
     assert "nowhere is not a folder of pages" in cli_errors(
-        ["train", "--questions-of", str(tmp_path / "nowhere"), "q.jsonl", "--out", out], capsys)
-    assert "give a labeled question file" in cli_errors(["train", "--out", out], capsys)
-    assert not (tmp_path / "model.json").exists()
+        [*common, "--questions-of", str(tmp_path / "nowhere"), "q.jsonl", "--out", out], capsys)
+    assert "give a labeled question file" in cli_errors([*common, "--out", out], capsys)
+    # Said before the fit, not after it.
+    assert f"--out {tmp_path} is a folder; give the model a file name" in cli_errors(
+        [*common, dev, "--out", str(tmp_path)], capsys)
+    missing = tmp_path / "missing.jsonl"
+    assert cli_errors([*common, str(missing), "--out", out], capsys).startswith(
+        f"error: question file {missing} does not exist")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- docs that ship with the code

@@ -85,7 +85,8 @@ class Workbench:
         return self._examples[labeled.path]
 
     def fit(self, sets: Sequence[LabeledSet], drop: frozenset[str] = frozenset()) -> LearnedModel:
-        trained_on = tuple(TrainedOn(str(s.path), file_digest(s.path), len(self.questions(s))) for s in sets)
+        counts = [len(self.questions(s)) for s in sets]  # read first: a missing file is told as one
+        trained_on = tuple(TrainedOn(str(s.path), file_digest(s.path), n) for s, n in zip(sets, counts, strict=True))
         return fit([e for s in sets for e in self.examples(s)], trained_on, drop)
 
     def answer_with(self, model: LearnedModel, labeled: LabeledSet) -> Report:
