@@ -56,12 +56,17 @@ def section(title_start: str) -> str:
     return match.group(0)
 
 
-def wiki_commands() -> list[str]:
-    """The README's wiki commands, one shell command each (continued lines joined)."""
-    match = re.search(r"<!-- wiki commands:[^>]*-->\s*```sh\n(.*?)```", section("A newcomer's path"), flags=re.DOTALL)
-    assert match, "the newcomer's path has no '<!-- wiki commands: … -->' sh block"
+def marked_commands(title_start: str, marker: str) -> list[str]:
+    """The sh block under `<!-- {marker}: … -->` in the README's section `title_start`, one shell command each
+    (continued lines joined)."""
+    match = re.search(rf"<!-- {marker}:[^>]*-->\s*```sh\n(.*?)```", section(title_start), flags=re.DOTALL)
+    assert match, f"the README's section '{title_start}' has no '<!-- {marker}: … -->' sh block"
     lines = match.group(1).replace("\\\n", " ").splitlines()
     return [" ".join(line.split()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def wiki_commands() -> list[str]:
+    return marked_commands("A newcomer's path", "wiki commands")
 
 
 # --- the wiki commands, run as written beside a server of the articles
@@ -183,19 +188,11 @@ MY_QUESTIONS = [
 ]
 
 
-def train_commands() -> list[str]:
-    """The README's commands for fitting the learned answerer to one's own wiki (continued lines joined)."""
-    match = re.search(r"<!-- train commands:[^>]*-->\s*```sh\n(.*?)```", section("A learned answerer"), flags=re.DOTALL)
-    assert match, "the learned answerer's section has no '<!-- train commands: … -->' sh block"
-    lines = match.group(1).replace("\\\n", " ").splitlines()
-    return [" ".join(line.split()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
 def test_the_readme_train_command_fits_a_wiki_and_the_project_sets_each_against_its_own_pages(
         clone: Path, home: Path, settings: Settings, embedder: Embedder) -> None:
     shutil.copytree(PROJECT_ROOT / "tests" / "data", clone / "tests" / "data")  # the wiki sets' built indexes too
     (clone / "my-questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in MY_QUESTIONS), encoding="utf-8")
-    train, serve = train_commands()
+    train, serve = marked_commands("A learned answerer", "train commands")
     assert " train " in train and " serve " in serve
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")}, "HOME": str(home)}
 

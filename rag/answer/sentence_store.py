@@ -22,11 +22,11 @@ import numpy as np
 from rag.answer.asked import speaks
 from rag.answer.attribution import scope_starts
 from rag.index.chunk_store import ChunkStore
+from rag.ingest.readable import TABLE_CELLS
 from rag.models.terms import TermPostings, name_terms, terms, word_terms
 from rag.models.vocabulary import NEIGHBOURS_PER_TERM
 from rag.schema import Document, Paragraph, Sentence
 
-TABLE_CELLS = " | "  # how the page readers join a table row's cells (`rag.ingest.html_page`, `markdown_page`)
 SPEAKERS_REMEMBERED = 4096  # (speaker, text) verdicts kept (`SentenceStore.speaks_in`)
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][A-Za-z-]+|\b[A-Z]{2,}\b")
 

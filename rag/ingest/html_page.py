@@ -28,7 +28,7 @@ from __future__ import annotations
 from html import unescape
 from html.parser import HTMLParser
 
-from rag.ingest.readable import Block, ParsedPage, ReadableBuilder
+from rag.ingest.readable import TABLE_CELLS, Block, ParsedPage, ReadableBuilder
 from rag.schema import ParagraphKind
 
 _CHROME_TAGS = frozenset({"nav", "header", "footer", "aside", "script", "style", "noscript", "template", "form",
@@ -103,7 +103,7 @@ class _PageReader(HTMLParser):
             self._in_row, self._row_cells = True, 0
         elif tag in _CELLS:
             if self._row_cells:
-                self._current.decoded(" | ", at, at + 1)
+                self._current.decoded(TABLE_CELLS, at, at + 1)
             self._row_cells += 1
         elif tag in _BLOCKS and not self._in_row:
             self._flush()

@@ -32,7 +32,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from rag.ingest.page_meta import check_text_fields
-from rag.ingest.readable import Block, ParsedPage, ReadableBuilder
+from rag.ingest.readable import TABLE_CELLS, Block, ParsedPage, ReadableBuilder
 from rag.schema import CorpusError, ParagraphKind
 
 _FENCES = ("---", "...")
@@ -135,7 +135,7 @@ class _Blocks:
                 start, end = self._line_span(token.map)
                 if row is not None:
                     if row:
-                        row.decoded(" | ", max(cursor - 1, start), max(cursor, start + 1))
+                        row.decoded(TABLE_CELLS, max(cursor - 1, start), max(cursor, start + 1))
                     cursor = self._inline(token.children or [], row, max(cursor, start), end)
                     continue
                 builder = ReadableBuilder()

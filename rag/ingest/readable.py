@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from rag.ingest.text import CleanText
 from rag.schema import ParagraphKind
 
+# How the page readers join a table row's cells into one paragraph; the answerer knows a row by it.
+TABLE_CELLS = " | "
 
 # What `_add` reads as a space: whitespace, control characters and the BOM.
 _FOLDED = re.compile("[\\s\x00-\x1f\ufeff]+")

@@ -180,16 +180,24 @@ def test_no_question_of_any_labeled_set_is_written_into_the_package():
     assert written == []
 
 
+def store_of(folder: Path) -> tuple[SentenceStore, list]:
+    """The sentence store of the pages in `folder` (no vectors: these tests read its words and layout), and the
+    files the reader skipped."""
+    documents, skipped = load_corpus(folder)
+    sentences = split_documents_into_sentences(documents)
+    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
+                          {d.doc_id: d for d in documents}, {})
+    return store, skipped
+
+
 def test_a_sentence_is_headed_by_its_page_title_and_its_section_heading(tmp_path: Path):
     # A wiki's table row names no topic ("DVDs | 1 week"); its section heading and page title do, and the
     # learned answerer's heading_overlap signal reads them (rag/signals.py).
     (tmp_path / "lending.md").write_text(
         "---\ntitle: Lending rules\n---\n# Lending rules\n\nMembership is free for residents.\n\n"
         "## Loan periods\n\n| Item | Time |\n|---|---|\n| DVDs | 1 week |\n", encoding="utf-8")
-    documents, skipped = load_corpus(tmp_path)
-    sentences = split_documents_into_sentences(documents)
-    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
-                          {d.doc_id: d for d in documents}, {})
+    store, skipped = store_of(tmp_path)
+    sentences = store.sentences
     headed = {s.clean: store.heading_terms[i] for i, s in enumerate(sentences)}
 
     assert skipped == []
@@ -202,17 +210,16 @@ def test_a_tables_first_row_is_its_header_in_every_page_format_and_no_other_row_
     # "Week starting | Primary | Secondary" shares the words of a question about the rota and answers none of it:
     # the learned answerer's table_header signal lets the fit learn so (rag/answer/signals.py).
     (tmp_path / "rota.md").write_text(
-        "# On call\n\nThe rota changes on Mondays | swaps go through Rosterly.\n\n| Week starting | Primary | Secondary |\n|---|---|---|\n"
+        "# On call\n\nThe rota changes on Mondays | swaps go through Rosterly.\n\n"
+        "| Week starting | Primary | Secondary |\n|---|---|---|\n"
         "| 14 April | Lena Pryce | Femi Adeyoola |\n| 21 April | Femi Adeyoola | Lena Pryce |\n\n## Pay\n\n"
         "| Shift | Allowance |\n|---|---|\n| Weekend day | £60 |\n", encoding="utf-8")
     (tmp_path / "hours.html").write_text(
         "<html><head><title>Hours</title></head><body><h1>Hours</h1><p>Doors open early, and a | in prose is "
         "no table.</p><table><tr><th>Area</th><th>Weekdays</th></tr><tr><td>Workshop</td><td>07:30 to 19:00</td>"
         "</tr></table></body></html>\n", encoding="utf-8")
-    documents, skipped = load_corpus(tmp_path)
-    sentences = split_documents_into_sentences(documents)
-    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
-                          {d.doc_id: d for d in documents}, {})
+    store, skipped = store_of(tmp_path)
+    sentences = store.sentences
 
     headers = sorted(s.clean for s, first in zip(sentences, store.table_header, strict=True) if first)
     assert skipped == []
@@ -227,10 +234,7 @@ def test_a_refusal_to_a_lower_case_question_names_only_what_the_pages_always_wri
         "# Security\n\nEvery account is kept in Vaultkeep. Ask for a Vaultkeep seat on day one.\n\n"
         "Phones ring through Do Not Disturb. We do not expire passwords, and we do not share them.\n",
         encoding="utf-8")
-    documents, _ = load_corpus(tmp_path)
-    sentences = split_documents_into_sentences(documents)
-    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
-                          {d.doc_id: d for d in documents}, {})
+    store, _ = store_of(tmp_path)
 
     assert mentioned_names(store, "how long do passwords in vaultkeep have to be") == ["Vaultkeep"]
     # A reader who capitalises names the ones they capitalise, as the pages write them.
@@ -244,10 +248,8 @@ def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_
     (tmp_path / "fines.md").write_text(
         "# Fines\n\nFines, fines and more fines: the fines page.\n\nChildren pay no fines.\n\n"
         "Adults pay a small charge per day.\n", encoding="utf-8")
-    documents, _ = load_corpus(tmp_path)
-    sentences = split_documents_into_sentences(documents)
-    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
-                          {d.doc_id: d for d in documents}, {})
+    store, _ = store_of(tmp_path)
+    sentences = store.sentences
     weights = {t: store.idf.get(t, store.unseen_idf) for t in terms("fines children charge library")}
     assert max(store.repeats.values()) >= 4  # "fines" four times over in the first sentence
     ids = list(range(len(sentences)))
@@ -264,10 +266,7 @@ def test_the_bm25_signal_counts_each_term_as_often_as_the_sentence_holds_it(tmp_
 
 def test_speaker_verdicts_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     (tmp_path / "a.txt").write_text("Paris\n\nMacron said the office was a mistake.\n", encoding="utf-8")
-    documents, _ = load_corpus(tmp_path)
-    sentences = split_documents_into_sentences(documents)
-    store = SentenceStore(sentences, np.zeros((len(sentences), 4), dtype=np.float32), [], lambda ids: np.zeros(0),
-                          {d.doc_id: d for d in documents}, {})
+    store, _ = store_of(tmp_path)
     text = store.document_text["a"]
     monkeypatch.setattr(sentence_store, "SPEAKERS_REMEMBERED", 3)
 
